@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+// The configuration of objcache: the TOML schema of README's "Configuration"
+// section as plain structs, and the one loader that reads it. Loading never
+// throws; a bad file is an Error naming the file, the line and the key.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "objcache/result.h"
+
+namespace objcache {
+
+enum class Eviction { Clock, None };
+enum class Addressing { Path, Virtual };
+enum class Prefetch { None, File, Directory };
+enum class LogLevel { Error, Warn, Info, Debug };
+
+struct CacheConfig {
+  std::string name = "default";                 // processes with the same name share pages
+  std::uint64_t memory = 4ull << 30;            // bytes, RAM tier budget; default 4 GiB
+  std::string spill_dir = "/var/tmp/objcache";  // SSD tier directory; "" disables it
+  std::uint64_t spill_size = 64ull << 30;       // bytes; default 64 GiB
+  std::uint64_t page_size = 1ull << 20;         // bytes, power of two; default 1 MiB
+  Eviction eviction = Eviction::Clock;
+};
+
+// Settings for talking to the store. [store] gives the defaults; a [[mount]]
+// may override any of the connection keys for itself.
+struct StoreConfig {
+  std::string endpoint;       // "" = AWS_ENDPOINT_URL, else AWS's regional endpoint
+  std::string read_endpoint;  // "" = endpoint; GETs only (an accelerator)
+  std::string region;         // "" = AWS_REGION, else "us-east-1"
+  Addressing addressing = Addressing::Path;
+  std::string credentials = "env";  // "env" | "anonymous" | "profile:NAME" | "file:PATH"
+  int prefetch_concurrency = 32;    // GETs in flight per node for prefetch
+  int upload_concurrency = 16;      // multipart parts in flight per upload
+  std::chrono::milliseconds connect_timeout{5000};  // TCP+TLS connect; default 5s
+  std::chrono::milliseconds stall_timeout{10000};   // no byte moved for this long: retry; default 10s
+  std::chrono::milliseconds retry_deadline{30000};  // give up retrying after this; default 30s
+};
+
+struct SourceUri {
+  std::string scheme;  // "s3" or "oss" (a synonym)
+  std::string bucket;
+  std::string prefix;  // "" or ends with '/'
+};
+
+struct MountConfig {
+  std::string path;   // absolute local prefix, normalized, no trailing '/'
+  std::string source_text;  // as written, for messages
+  SourceUri source;
+  bool writable = false;
+  std::chrono::milliseconds metadata_ttl{300000};  // 0 = never revalidate; default 5m
+  Prefetch prefetch = Prefetch::Directory;
+  StoreConfig store;  // [store] with this mount's overrides applied
+};
+
+struct LogConfig {
+  LogLevel level = LogLevel::Warn;
+  std::string file;  // "" = stderr
+};
+
+struct Config {
+  std::string path;  // the file it came from ("" when built in code)
+  CacheConfig cache;
+  StoreConfig store;
+  std::vector<MountConfig> mounts;
+  LogConfig log;
+};
+
+// Reads and validates the TOML file at path. Unknown keys are errors.
+// The error message reads "FILE:LINE: key 'K': what was expected".
+Result<Config> load_config(const std::string& path);
+
+// Parses TOML text as if read from the file named display_path.
+Result<Config> parse_config(const std::string& text, const std::string& display_path);
+
+// OBJCACHE_CONFIG, else ~/.config/objcache/config.toml, else
+// /etc/objcache/config.toml; nullopt when none of them exists.
+std::optional<std::string> find_config_path();
+
+// "512MiB", "4GiB", "1.5GiB", "100KB", "4096" (bytes). Binary (KiB/MiB/GiB/TiB)
+// and decimal (KB/MB/GB/TB) units; "B" or no unit means bytes.
+Result<std::uint64_t> parse_size(const std::string& text);
+// "30s", "5m", "1h", "250ms", "0". A bare number is seconds.
+Result<std::chrono::milliseconds> parse_duration(const std::string& text);
+// "s3://bucket/prefix/" or "oss://bucket/prefix"; the prefix gains a '/'.
+Result<SourceUri> parse_source(const std::string& text);
+
+std::string_view to_string(Eviction e);
+std::string_view to_string(Addressing a);
+std::string_view to_string(Prefetch p);
+std::string_view to_string(LogLevel l);
+
+// The human-readable size "4GiB", "512MiB", "1.5KiB".
+std::string format_size(std::uint64_t bytes);
+std::string format_duration(std::chrono::milliseconds d);
+
+}  // namespace objcache

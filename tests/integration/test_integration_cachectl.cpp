@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+// `cachectl check` as a user runs it: the built binary, real configs, a
+// real S3 server. Exit status and messages are part of the contract.
+#include <doctest/doctest.h>
+
+#include "support/process.h"
+#include "support/s3_server.h"
+
+using namespace objcache;
+using objcache::test::CommandResult;
+using objcache::test::S3Server;
+using objcache::test::S3ServerOptions;
+using objcache::test::TempDir;
+
+namespace {
+
+std::string cachectl() { return objcache::test::build_dir() + "/tools/cachectl"; }
+
+std::string config_for(const std::string& endpoint, const std::string& creds,
+                       const std::string& bucket = "test") {
+  return "[cache]\nname = \"check\"\nmemory = \"64MiB\"\nspill_dir = \"\"\n\n"
+         "[store]\nendpoint = \"" + endpoint + "\"\ncredentials = \"" + creds +
+         "\"\nretry_deadline = \"2s\"\n\n"
+         "[[mount]]\npath = \"/mnt/data\"\nsource = \"s3://" + bucket + "/imagenet/\"\n";
+}
+
+CommandResult check(const std::string& config) {
+  return objcache::test::run_command({cachectl(), "--config", config, "check"});
+}
+
+}  // namespace
+
+TEST_CASE("check passes on a good config and masks the key id") {
+  S3Server srv;
+  TempDir dir;
+  std::string creds = srv.credentials_file(S3Server::kSecretKey);
+  auto cfg = dir.write("ok.toml", config_for(srv.endpoint(), "file:" + creds));
+  auto r = check(cfg);
+  CAPTURE(r.out);
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("all 1 mounts ok") != std::string::npos);
+  CHECK(r.out.find("/mnt/data") != std::string::npos);
+  CHECK(r.out.find(srv.endpoint()) != std::string::npos);
+  CHECK(r.out.find("memory = 64MiB") != std::string::npos);
+}
+
+TEST_CASE("check reports a wrong secret with the server's message, and exits 1") {
+  S3ServerOptions o;
+  o.verify_signatures = true;
+  S3Server srv(o);
+  TempDir dir;
+  std::string creds = srv.credentials_file("wrong-secret-xyz");
+  auto r = check(dir.write("bad.toml", config_for(srv.endpoint(), "file:" + creds)));
+  CAPTURE(r.out);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("FAILED") != std::string::npos);
+  CHECK(r.out.find("403") != std::string::npos);
+  CHECK(r.out.find("SignatureDoesNotMatch") != std::string::npos);
+  CHECK(r.out.find("wrong-secret-xyz") == std::string::npos);
+  CHECK(r.err.find("wrong-secret-xyz") == std::string::npos);
+}
+
+TEST_CASE("check reports a missing bucket") {
+  S3Server srv;
+  TempDir dir;
+  std::string creds = srv.credentials_file(S3Server::kSecretKey);
+  auto r = check(dir.write("nb.toml", config_for(srv.endpoint(), "file:" + creds, "nobucket")));
+  CAPTURE(r.out);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("NoSuchBucket") != std::string::npos);
+}
+
+TEST_CASE("check reports an unreachable endpoint") {
+  TempDir dir;
+  std::string ep = "http://127.0.0.1:" + std::to_string(objcache::test::unused_port());
+  auto r = check(dir.write("down.toml", config_for(ep, "anonymous")));
+  CAPTURE(r.out);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("FAILED") != std::string::npos);
+  CHECK(r.out.find("127.0.0.1") != std::string::npos);
+  CHECK(r.out.find("gave up after") != std::string::npos);
+}
+
+TEST_CASE("check names the file, line and key of a bad config, and exits 2") {
+  TempDir dir;
+  auto cfg = dir.write("broken.toml", "[cache]\nname = \"x\"\nmemory = \"lots\"\n");
+  auto r = check(cfg);
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find(cfg + ":3") != std::string::npos);
+  CHECK(r.err.find("cache.memory") != std::string::npos);
+  CHECK(r.out.empty());
+
+  auto unknown = dir.write("unknown.toml", "[store]\nregin = \"eu\"\n");
+  auto u = check(unknown);
+  CHECK(u.exit_code == 2);
+  CHECK(u.err.find(unknown + ":2") != std::string::npos);
+  CHECK(u.err.find("regin") != std::string::npos);
+
+  auto missing = check(dir.file("absent.toml"));
+  CHECK(missing.exit_code == 2);
+  CHECK(missing.err.find("absent.toml") != std::string::npos);
+}
+
+TEST_CASE("check refuses a credentials file others can read") {
+  S3Server srv;
+  TempDir dir;
+  std::string creds = dir.write("creds", "[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n", 0644);
+  auto r = check(dir.write("perm.toml", config_for(srv.endpoint(), "file:" + creds)));
+  CAPTURE(r.out);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("chmod 600") != std::string::npos);
+}
+
+TEST_CASE("cachectl explains itself") {
+  auto h = objcache::test::run_command({cachectl(), "--help"});
+  CHECK(h.exit_code == 0);
+  CHECK(h.out.find("check") != std::string::npos);
+  auto bad = objcache::test::run_command({cachectl(), "frobnicate"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("unknown command 'frobnicate'") != std::string::npos);
+}

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
+// The cachectl commands. Each takes its own arguments (after the command
+// name) and returns the process exit status.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "objcache/config.h"
+
+namespace objcache::cachectl {
+
+struct GlobalOptions {
+  std::string config_path;  // --config, else OBJCACHE_CONFIG and the defaults
+};
+
+// Loads the configuration named by g (or found the usual way); the error
+// says which file and why.
+Result<Config> load_global_config(const GlobalOptions& g);
+
+int run_check(const GlobalOptions& g, const std::vector<std::string>& args);
+
+}  // namespace objcache::cachectl

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+// cachectl: inspect and control an objcache node. This file parses the
+// global options and dispatches to one command.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: cachectl [--config FILE] COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  check     load the configuration, print the effective settings (secrets\n"
+    "            masked) and list each mount's bucket; exit 0 only if all is well\n"
+    "\n"
+    "The configuration is FILE, else $OBJCACHE_CONFIG, else\n"
+    "~/.config/objcache/config.toml, else /etc/objcache/config.toml.\n"
+    "Run 'cachectl COMMAND --help' for a command's options.\n";
+
+}  // namespace
+
+namespace objcache::cachectl {
+
+Result<Config> load_global_config(const GlobalOptions& g) {
+  if (!g.config_path.empty()) return load_config(g.config_path);
+  auto found = find_config_path();
+  if (!found) {
+    return make_error(Status::ConfigError,
+                      "no configuration: pass --config FILE or set OBJCACHE_CONFIG (looked in "
+                      "~/.config/objcache/config.toml and /etc/objcache/config.toml)");
+  }
+  return load_config(*found);
+}
+
+}  // namespace objcache::cachectl
+
+int main(int argc, char** argv) {
+  objcache::cachectl::GlobalOptions g;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::size_t i = 0;
+  for (; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (a == "--config") {
+      if (i + 1 >= args.size()) {
+        std::fputs("cachectl: --config needs a file name\n", stderr);
+        return 2;
+      }
+      g.config_path = args[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      g.config_path = a.substr(9);
+    } else if (!a.empty() && a[0] == '-') {
+      std::fprintf(stderr, "cachectl: unknown option '%s'\n\n%s", a.c_str(), kUsage);
+      return 2;
+    } else {
+      break;
+    }
+  }
+  if (i >= args.size()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  std::string cmd = args[i];
+  std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+  if (cmd == "check") return objcache::cachectl::run_check(g, rest);
+  std::fprintf(stderr, "cachectl: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+  return 2;
+}
