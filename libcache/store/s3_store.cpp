@@ -149,12 +149,12 @@ class S3Store final : public ObjectStore {
     op->sink = out.first(req.length);
     std::string where = describe(req.key);
     std::uint64_t offset = req.offset;
-    op->done = [done = std::move(done), where, offset](Result<HttpResponse> r) {
+    op->done = [done = std::move(done), where, offset, if_match = req.if_match](Result<HttpResponse> r) {
       if (!r) {
         done(r.error());
         return;
       }
-      done(check_range_reply(*r, offset, where));
+      done(check_range_reply(*r, offset, if_match, where));
     };
     start(std::move(op));
   }
@@ -406,10 +406,16 @@ class S3Store final : public ObjectStore {
   // A ranged GET's reply must be exactly the range asked for, as the server
   // says in Content-Range; anything else is an error, never data.
   static Result<GetResult> check_range_reply(const HttpResponse& r, std::uint64_t offset,
-                                             const std::string& where) {
+                                             const std::string& if_match, const std::string& where) {
     GetResult g;
     g.bytes = r.sink_bytes;
     g.etag = s3xml::unquote(r.header("etag"));
+    // Some servers (s3rver among them) ignore If-Match; the reply's ETag
+    // still tells whether these bytes belong to the version asked for.
+    if (!if_match.empty() && !g.etag.empty() && g.etag != if_match) {
+      return make_error(Status::PreconditionFailed,
+                        where + ": object changed (ETag " + g.etag + ", expected " + if_match + ")", 412);
+    }
     std::string cr(r.header("content-range"));
     if (r.status == 200) {
       // The server ignored Range and sent the whole object; fine only if
