@@ -14,6 +14,13 @@
 
 namespace objcache {
 
+// Limits load_config enforces; tools that build a Config in code can check
+// against the same numbers.
+inline constexpr std::uint64_t kMinCacheMemory = 16ull << 20;  // bytes; 16 MiB
+inline constexpr std::uint64_t kMinPageSize = 64ull << 10;     // bytes; 64 KiB
+inline constexpr std::uint64_t kMaxPageSize = 64ull << 20;     // bytes; 64 MiB
+inline constexpr int kMaxConcurrency = 1024;                   // prefetch/upload_concurrency
+
 enum class Eviction { Clock, None };
 enum class Addressing { Path, Virtual };
 enum class Prefetch { None, File, Directory };
@@ -73,7 +80,9 @@ struct Config {
 };
 
 // Reads and validates the TOML file at path. Unknown keys are errors.
-// The error message reads "FILE:LINE: key 'K': what was expected".
+// The error (Status::ConfigError) reads "FILE:LINE: key 'K': what was
+// expected, got WHAT"; K is "cache.memory" or "mount[2].prefetch", where
+// mount[1] is the first [[mount]] in the file.
 Result<Config> load_config(const std::string& path);
 
 // Parses TOML text as if read from the file named display_path.

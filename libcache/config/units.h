@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+// The string checks behind the config loader that need no TOML: names,
+// paths, endpoints, regions and credential specs. Each returns the value in
+// its normal form, or an Error whose message reads "expected ..., got ..."
+// so that config.cpp only has to put "FILE:LINE: key 'K': " in front.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "objcache/result.h"
+
+namespace objcache::config_detail {
+
+// text in double quotes, with quotes, backslashes and control characters
+// escaped and anything past 80 bytes cut to "...": safe for one log line.
+std::string quote(std::string_view text);
+
+// cache.name: it becomes part of a /dev/shm file name.
+Result<std::string> check_cache_name(const std::string& text);
+
+// mount.path: absolute; "//" collapsed and a trailing '/' dropped;
+// "." and ".." segments and "/" itself refused.
+Result<std::string> normalize_mount_path(const std::string& text);
+
+// "" or an absolute path. With Tilde::Expand, "~/x" becomes $HOME/x.
+enum class Tilde { Keep, Expand };
+Result<std::string> check_local_path(const std::string& text, Tilde tilde);
+
+// "" or http(s)://host[:port]; returned with the scheme in lower case and
+// any trailing '/' dropped, the form the store client expects.
+Result<std::string> check_endpoint(const std::string& text);
+
+// "" or a region name that is safe inside a SigV4 credential scope.
+Result<std::string> check_region(const std::string& text);
+
+// "env" | "anonymous" | "profile:NAME" | "file:PATH"; a "file:~/x" comes
+// back as "file:$HOME/x".
+Result<std::string> check_credentials(const std::string& text);
+
+}  // namespace objcache::config_detail
