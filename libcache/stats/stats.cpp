@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "stats/stats.h"
+
+#include "util/log.h"
+#include "util/process.h"
+
+namespace objcache::shm {
+
+StatSlot* Stats::acquire_slot() {
+  reap_dead();
+  pid_t me = proc::self();
+  StatSlot* slots = seg_.stat_slots();
+  for (std::uint32_t i = 0; i < kMaxStatSlots; ++i) {
+    std::int32_t expected = 0;
+    if (slots[i].pid.compare_exchange_strong(expected, me, std::memory_order_acq_rel)) {
+      return &slots[i];
+    }
+  }
+  return nullptr;
+}
+
+StatSlot* Stats::slot() {
+  std::uint64_t gen = proc::fork_generation();
+  if (fork_gen_ != gen) {
+    // First use, or we are a forked child still holding the parent's slot.
+    fork_gen_ = gen;
+    slot_ = acquire_slot();
+    no_slot_ = slot_ == nullptr;
+    if (no_slot_) OC_WARN("all %u stats slots of %s are taken; this process is not counted",
+                          kMaxStatSlots, seg_.path().c_str());
+  }
+  return slot_;
+}
+
+void Stats::add(Counter c, std::uint64_t n, int mount) {
+  StatSlot* s = slot();
+  if (s == nullptr) return;
+  auto i = static_cast<std::uint32_t>(c);
+  s->counters[0][i].fetch_add(n, std::memory_order_relaxed);
+  if (mount >= 0 && mount < static_cast<int>(kMaxMountStats)) {
+    s->counters[1 + mount][i].fetch_add(n, std::memory_order_relaxed);
+  }
+}
+
+void Stats::record_pin(std::uint32_t r, int delta) {
+  StatSlot* s = slot();
+  if (s == nullptr) return;
+  // Entries are [region+1:32][count:32]; only this process writes its slot
+  // (its threads race with each other, hence the CAS loops).
+  const std::uint64_t tag = static_cast<std::uint64_t>(r + 1) << 32;
+  for (auto& e : s->pins) {
+    std::uint64_t v = e.load(std::memory_order_acquire);
+    while ((v >> 32) == (r + 1ull)) {
+      std::uint64_t count = (v & 0xffffffffu) + static_cast<std::uint64_t>(static_cast<std::int64_t>(delta));
+      std::uint64_t nv = (count & 0xffffffffu) == 0 ? 0 : tag | (count & 0xffffffffu);
+      if (e.compare_exchange_weak(v, nv, std::memory_order_acq_rel)) return;
+    }
+  }
+  if (delta < 0) return;  // not recorded (the table was full when pinned)
+  for (auto& e : s->pins) {
+    std::uint64_t v = 0;
+    if (e.compare_exchange_strong(v, tag | 1u, std::memory_order_acq_rel)) return;
+    if ((v >> 32) == (r + 1ull)) {  // another thread of ours recorded r meanwhile
+      record_pin(r, delta);
+      return;
+    }
+  }
+  // Table full: the pin works, it just cannot be returned if we die holding it.
+}
+
+std::uint32_t Stats::reap_dead() {
+  std::uint32_t returned = 0;
+  StatSlot* slots = seg_.stat_slots();
+  RegionDesc* regions = seg_.regions();
+  for (std::uint32_t i = 0; i < kMaxStatSlots; ++i) {
+    std::int32_t pid = slots[i].pid.load(std::memory_order_acquire);
+    if (pid <= 0 || proc::alive(pid)) continue;
+    // -1 marks "being reaped" so two reapers do not both return the pins.
+    if (!slots[i].pid.compare_exchange_strong(pid, -1, std::memory_order_acq_rel)) continue;
+    for (auto& e : slots[i].pins) {
+      std::uint64_t v = e.exchange(0, std::memory_order_acq_rel);
+      if (v == 0) continue;
+      std::uint32_t r = static_cast<std::uint32_t>(v >> 32) - 1;
+      std::uint32_t count = static_cast<std::uint32_t>(v & 0xffffffffu);
+      if (r < seg_.geometry().region_count && count > 0) {
+        // The readers field is the low 24 bits of state: the count comes off
+        // without touching gen or phase.
+        regions[r].state.fetch_sub(count, std::memory_order_acq_rel);
+        returned += count;
+      }
+    }
+    slots[i].pid.store(0, std::memory_order_release);
+  }
+  if (returned > 0) OC_WARN("returned %u region pins left by dead processes", returned);
+  return returned;
+}
+
+StatsSnapshot Stats::snapshot() const {
+  StatsSnapshot s;
+  s.mounts.resize(kMaxMountStats);
+  const StatSlot* slots = seg_.stat_slots();
+  for (std::uint32_t i = 0; i < kMaxStatSlots; ++i) {
+    std::int32_t pid = slots[i].pid.load(std::memory_order_relaxed);
+    if (pid > 0) ++s.processes;
+    for (std::uint32_t c = 0; c < kNumCounters; ++c) {
+      s.total.v[c] += slots[i].counters[0][c].load(std::memory_order_relaxed);
+      for (std::uint32_t m = 0; m < kMaxMountStats; ++m) {
+        s.mounts[m].v[c] += slots[i].counters[1 + m][c].load(std::memory_order_relaxed);
+      }
+    }
+  }
+  return s;
+}
+
+}  // namespace objcache::shm

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+// Stats: per-process slots in the segment. Each process counts into its own
+// cache lines (no sharing on the hot path); readers sum every slot. The slot
+// also records the reader pins the process holds, so a process that dies
+// holding one does not keep a region from being reclaimed forever.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "shm/segment.h"
+
+namespace objcache::shm {
+
+struct CounterSet {
+  std::array<std::uint64_t, kNumCounters> v{};
+  std::uint64_t get(Counter c) const { return v[static_cast<std::uint32_t>(c)]; }
+};
+
+struct StatsSnapshot {
+  CounterSet total;
+  std::vector<CounterSet> mounts;  // kMaxMountStats entries
+  std::uint32_t processes = 0;     // live slots
+};
+
+class Stats {
+ public:
+  explicit Stats(Segment& seg) : seg_(seg) {}
+
+  // Adds n to counter c, overall and for mount (when 0 <= mount < kMaxMountStats).
+  void add(Counter c, std::uint64_t n, int mount = -1);
+  // Records that this process took (+1) or dropped (-1) a pin on region r.
+  void record_pin(std::uint32_t r, int delta);
+  StatsSnapshot snapshot() const;
+  // Returns the pins of dead processes to their regions; frees their slots
+  // (keeping their counts). Returns how many pins were returned.
+  std::uint32_t reap_dead();
+
+ private:
+  StatSlot* slot();
+  StatSlot* acquire_slot();
+
+  Segment& seg_;
+  StatSlot* slot_ = nullptr;
+  std::uint64_t fork_gen_ = ~0ull;
+  // Counts when all slots are taken (more than kMaxStatSlots processes):
+  // then this process's counts are lost, never misattributed.
+  bool no_slot_ = false;
+};
+
+}  // namespace objcache::shm
