@@ -18,6 +18,10 @@ struct GlobalOptions {
 // says which file and why.
 Result<Config> load_global_config(const GlobalOptions& g);
 
+// OBJCACHE_SHM_DIR, where tests keep their segments (else /dev/shm).
+std::string shm_dir_override();
+
 int run_check(const GlobalOptions& g, const std::vector<std::string>& args);
+int run_stats(const GlobalOptions& g, const std::vector<std::string>& args);
 
 }  // namespace objcache::cachectl

@@ -2,6 +2,7 @@
 // cachectl: inspect and control an objcache node. This file parses the
 // global options and dispatches to one command.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@ constexpr const char* kUsage =
     "Commands:\n"
     "  check     load the configuration, print the effective settings (secrets\n"
     "            masked) and list each mount's bucket; exit 0 only if all is well\n"
+    "  stats     the cache's counters summed over its processes, overall and per\n"
+    "            mount [--json | --prometheus] [--watch SECONDS]\n"
     "\n"
     "The configuration is FILE, else $OBJCACHE_CONFIG, else\n"
     "~/.config/objcache/config.toml, else /etc/objcache/config.toml.\n"
@@ -34,6 +37,11 @@ Result<Config> load_global_config(const GlobalOptions& g) {
                       "~/.config/objcache/config.toml and /etc/objcache/config.toml)");
   }
   return load_config(*found);
+}
+
+std::string shm_dir_override() {
+  const char* d = std::getenv("OBJCACHE_SHM_DIR");
+  return d == nullptr ? std::string() : std::string(d);
 }
 
 }  // namespace objcache::cachectl
@@ -70,6 +78,7 @@ int main(int argc, char** argv) {
   std::string cmd = args[i];
   std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
   if (cmd == "check") return objcache::cachectl::run_check(g, rest);
+  if (cmd == "stats") return objcache::cachectl::run_stats(g, rest);
   std::fprintf(stderr, "cachectl: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
   return 2;
 }

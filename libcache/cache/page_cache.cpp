@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: Apache-2.0
+// PageCache: the read path (RAM, spill, fill) over the shared segment.
+#include "objcache/page_cache.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "evict/eviction_policy.h"
+#include "fill/claim_table.h"
+#include "index/index.h"
+#include "memory/region_table.h"
+#include "shm/segment.h"
+#include "spill/spill_store.h"
+#include "stats/stats.h"
+#include "util/log.h"
+
+namespace objcache {
+
+using shm::Counter;
+
+ObjectId ObjectId::of(std::string_view bucket, std::string_view key, std::string_view etag) {
+  std::string s;
+  s.reserve(bucket.size() + key.size() + etag.size() + 2);
+  s.append(bucket).push_back('\0');
+  s.append(key).push_back('\0');
+  s.append(etag);
+  XXH128_hash_t h = XXH3_128bits(s.data(), s.size());
+  return ObjectId{h.low64, h.high64};
+}
+
+namespace {
+
+std::uint32_t load_magic(const shm::ItemHeader* h) {
+  return std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(h->magic)).load(std::memory_order_acquire);
+}
+
+constexpr std::uint32_t kPinnedFlag = 1;
+
+}  // namespace
+
+struct PageCache::Impl {
+  CacheConfig cfg;
+  std::unique_ptr<shm::Segment> seg;
+  std::unique_ptr<shm::Stats> stats;
+  std::unique_ptr<shm::EvictionPolicy> policy;
+  std::unique_ptr<shm::RegionTable> regions;
+  std::unique_ptr<shm::Index> index;
+  std::unique_ptr<shm::ClaimTable> claims;
+  std::unique_ptr<SpillStore> spill;
+
+  void count(Counter c, std::uint64_t n, int mount) { stats->add(c, n, mount); }
+
+  // Runs fn(header, data) on the RAM copy of the page while it is pinned.
+  // Returns false on a miss. No lock, no system call.
+  template <typename F>
+  bool with_ram_page(const ObjectId& id, std::uint32_t page, F&& fn) {
+    const std::uint64_t h = shm::page_hash(id.lo, id.hi, page);
+    const std::uint64_t rsize = regions->region_size();
+    bool hit = false;
+    index->find(h, [&](std::uint64_t e) {
+      shm::Location loc = shm::decode(e);
+      if (!regions->pin(loc.region, loc.gen)) return false;
+      const shm::ItemHeader* ih = regions->item(loc.region, loc.offset);
+      if (load_magic(ih) == shm::kItemMagic && static_cast<std::uint8_t>(ih->region_gen) == loc.gen &&
+          ih->id_lo == id.lo && ih->id_hi == id.hi && ih->page == page &&
+          loc.offset + sizeof(shm::ItemHeader) + ih->length <= rsize) {
+        fn(*ih, reinterpret_cast<const std::byte*>(ih + 1), loc, e, h);
+        regions->touch(loc.region);
+        hit = true;
+      }
+      regions->unpin(loc.region);
+      return hit;
+    });
+    return hit;
+  }
+
+  bool copy_from_ram(const PageRef& ref, std::uint32_t offset, std::span<std::byte> out) {
+    return with_ram_page(ref.id, ref.page, [&](const shm::ItemHeader& ih, const std::byte* data, auto&&...) {
+      std::size_t n = std::min<std::size_t>(out.size(), ih.length > offset ? ih.length - offset : 0);
+      std::memcpy(out.data(), data + offset, n);
+    });
+  }
+
+  bool stale(std::uint64_t e) const {
+    shm::Location loc = shm::decode(e);
+    if (loc.region >= regions->count()) return true;
+    std::uint64_t s = regions->desc(loc.region).state.load(std::memory_order_acquire);
+    shm::RegionPhase ph = shm::state_phase(s);
+    return (ph != shm::RegionPhase::Open && ph != shm::RegionPhase::Sealed) ||
+           static_cast<std::uint8_t>(shm::state_gen(s)) != loc.gen;
+  }
+
+  // Completes a reservation holding the page: header, index entry, unpin.
+  void publish(const PageRef& ref, const shm::Reservation& res) {
+    shm::ItemHeader* h = res.header;
+    h->id_lo = ref.id.lo;
+    h->id_hi = ref.id.hi;
+    h->page = ref.page;
+    h->flags = 0;
+    h->checksum = XXH3_64bits(res.data.data(), res.data.size());
+    h->object_offset = static_cast<std::uint64_t>(ref.page) * cfg.page_size;
+    shm::Location loc{res.region, res.offset, static_cast<std::uint8_t>(res.gen)};
+    std::uint64_t hash = shm::page_hash(ref.id.lo, ref.id.hi, ref.page);
+    regions->publish(res);
+    index->insert(hash, shm::encode(hash, loc), [&](std::uint64_t e) { return stale(e); });
+    regions->release(res);
+  }
+};
+
+PageCache::PageCache(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PageCache::~PageCache() = default;
+
+Result<std::unique_ptr<PageCache>> PageCache::open(const CacheConfig& cfg, const PageCacheOptions& opts) {
+  try {
+    auto impl = std::make_unique<Impl>();
+    impl->cfg = cfg;
+    if (!opts.create) {
+      std::string path = shm::Segment::path_for(cfg.name, opts.shm_dir);
+      if (::access(path.c_str(), F_OK) != 0) {
+        return make_error(Status::NotFound, "no cache segment " + path + " (no process has used cache '" +
+                                                cfg.name + "' since boot)");
+      }
+    }
+    auto seg = shm::Segment::open(cfg, opts.shm_dir);
+    if (!seg) return seg.error();
+    impl->seg = std::move(*seg);
+    const shm::Geometry& g = impl->seg->geometry();
+    impl->stats = std::make_unique<shm::Stats>(*impl->seg);
+    impl->policy = shm::make_eviction_policy(cfg.eviction);
+    impl->regions = std::make_unique<shm::RegionTable>(*impl->seg, *impl->stats, *impl->policy);
+    impl->index = std::make_unique<shm::Index>(impl->seg->index(), g.index_shards, g.shard_entries);
+    impl->claims = std::make_unique<shm::ClaimTable>(*impl->seg, opts.fill_deadline);
+    if (!cfg.spill_dir.empty()) {
+      SpillOptions so;
+      so.dir = cfg.spill_dir;
+      so.cache_name = cfg.name;
+      so.capacity = cfg.spill_size;
+      so.page_size = cfg.page_size;
+      auto spill = SpillStore::open(so);
+      if (spill) {
+        impl->spill = std::move(*spill);
+        SpillStore* sp = impl->spill.get();
+        // Pages are written through to the spill tier when fetched; a page
+        // that is not there yet (dropped from a full queue) goes at eviction.
+        impl->regions->set_reclaim_sink([sp](const shm::ItemHeader& h, std::span<const std::byte> data) {
+          BlockKey k{h.id_lo, h.id_hi, h.page};
+          if (!sp->contains(k)) sp->submit(k, "", h.object_offset, data);
+        });
+      } else {
+        OC_WARN("spill tier disabled: %s", spill.error().describe().c_str());
+      }
+    }
+    return std::unique_ptr<PageCache>(new PageCache(std::move(impl)));
+  } catch (const std::exception& e) {
+    return make_error(Status::IoError, std::string("page cache: ") + e.what());
+  }
+}
+
+std::uint64_t PageCache::page_size() const { return impl_->cfg.page_size; }
+
+Result<PageRead> PageCache::lookup(const PageRef& ref, std::uint32_t offset, std::span<std::byte> out) {
+  Impl& m = *impl_;
+  if (offset >= ref.length) return PageRead{0, Tier::Ram};
+  auto part = out.first(std::min<std::size_t>(out.size(), ref.length - offset));
+  if (m.copy_from_ram(ref, offset, part)) {
+    m.count(Counter::RamHits, 1, ref.mount);
+    m.count(Counter::ServedBytes, part.size(), ref.mount);
+    return PageRead{part.size(), Tier::Ram};
+  }
+  return make_error(Status::NotFound, "page not cached");
+}
+
+Result<PageRead> PageCache::read(const PageRef& ref, std::uint32_t offset, std::span<std::byte> out,
+                                 const PageFiller& fill) {
+  Impl& m = *impl_;
+  if (ref.length > m.cfg.page_size) {
+    return make_error(Status::InvalidArgument, "page length over page_size");
+  }
+  if (offset >= ref.length) return PageRead{0, Tier::Ram};
+  auto part = out.first(std::min<std::size_t>(out.size(), ref.length - offset));
+  if (m.copy_from_ram(ref, offset, part)) {
+    m.count(Counter::RamHits, 1, ref.mount);
+    m.count(Counter::ServedBytes, part.size(), ref.mount);
+    return PageRead{part.size(), Tier::Ram};
+  }
+
+  for (int round = 0; round < 8; ++round) {
+    auto claim = m.claims->acquire(ref.id.lo, ref.id.hi, ref.page);
+    if (!claim) {
+      m.count(Counter::Errors, 1, ref.mount);
+      return claim.error();
+    }
+    bool mine = claim->kind != shm::Claim::Kind::Done;
+    // Whoever filled it, or we after claiming: it may be there now.
+    if (m.copy_from_ram(ref, offset, part)) {
+      if (mine) m.claims->complete(*claim, Status::Ok);
+      m.count(Counter::RamHits, 1, ref.mount);
+      m.count(Counter::ServedBytes, part.size(), ref.mount);
+      return PageRead{part.size(), Tier::Ram};
+    }
+    if (!mine) continue;  // the filler could not cache it: claim it ourselves
+
+    auto res = m.regions->reserve(ref.length);
+    if (!res) {
+      // Full and nothing may be evicted (eviction = "none", or all pinned):
+      // serve the page without caching it.
+      std::vector<std::byte> buf(ref.length);
+      auto got = fill(buf);
+      m.claims->complete(*claim, got ? Status::Ok : got.status());
+      if (!got) {
+        m.count(Counter::Errors, 1, ref.mount);
+        return got.error();
+      }
+      std::memcpy(part.data(), buf.data() + offset, part.size());
+      m.count(Counter::Misses, 1, ref.mount);
+      m.count(Counter::RemoteRequests, 1, ref.mount);
+      m.count(Counter::RemoteBytes, *got, ref.mount);
+      m.count(Counter::ServedBytes, part.size(), ref.mount);
+      return PageRead{part.size(), Tier::Remote};
+    }
+
+    Tier tier = Tier::Remote;
+    if (m.spill) {
+      auto s = m.spill->read(BlockKey{ref.id.lo, ref.id.hi, ref.page}, res->data);
+      if (s && *s == ref.length) tier = Tier::Spill;
+    }
+    if (tier == Tier::Remote) {
+      auto got = fill(res->data);
+      if (!got || *got != ref.length) {
+        Error err = got ? make_error(Status::IoError, "fill returned " + std::to_string(*got) +
+                                                          " bytes for a page of " + std::to_string(ref.length))
+                        : got.error();
+        m.regions->release(*res);
+        m.claims->complete(*claim, err.status);
+        m.count(Counter::Errors, 1, ref.mount);
+        return err;
+      }
+      m.count(Counter::Misses, 1, ref.mount);
+      m.count(Counter::RemoteRequests, 1, ref.mount);
+      m.count(Counter::RemoteBytes, *got, ref.mount);
+      // Write-through, so a restarted node finds the page on SSD.
+      if (m.spill) {
+        m.spill->submit(BlockKey{ref.id.lo, ref.id.hi, ref.page}, "",
+                        static_cast<std::uint64_t>(ref.page) * m.cfg.page_size, res->data);
+      }
+    } else {
+      m.count(Counter::SpillHits, 1, ref.mount);
+    }
+    std::memcpy(part.data(), res->data.data() + offset, part.size());
+    m.publish(ref, *res);
+    m.claims->complete(*claim, Status::Ok);
+    m.count(Counter::ServedBytes, part.size(), ref.mount);
+    return PageRead{part.size(), tier};
+  }
+  return make_error(Status::Transient, "could not fill the page (lost too many races)");
+}
+
+bool PageCache::contains(const ObjectId& id, std::uint32_t page) {
+  return impl_->with_ram_page(id, page, [](auto&&...) {});
+}
+
+void PageCache::evict(const ObjectId& id, std::uint32_t page) {
+  Impl& m = *impl_;
+  std::uint64_t entry = 0;
+  std::uint64_t hash = 0;
+  m.with_ram_page(id, page, [&](const shm::ItemHeader&, const std::byte*, const shm::Location&, std::uint64_t e,
+                                std::uint64_t h) {
+    entry = e;
+    hash = h;
+  });
+  if (entry != 0) m.index->erase(hash, entry);
+  if (m.spill) m.spill->remove(BlockKey{id.lo, id.hi, page});
+}
+
+void PageCache::pin(const ObjectId& id, std::uint32_t page) {
+  Impl& m = *impl_;
+  m.with_ram_page(id, page, [&](const shm::ItemHeader& ih, const std::byte*, const shm::Location& loc, auto&&...) {
+    auto flags = std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(ih.flags));
+    std::uint32_t f = flags.load(std::memory_order_relaxed);
+    while ((f & kPinnedFlag) == 0) {
+      if (flags.compare_exchange_weak(f, f | kPinnedFlag, std::memory_order_acq_rel)) {
+        m.regions->desc(loc.region).pinned.fetch_add(1, std::memory_order_acq_rel);
+        return;
+      }
+    }
+  });
+}
+
+void PageCache::unpin(const ObjectId& id, std::uint32_t page) {
+  Impl& m = *impl_;
+  m.with_ram_page(id, page, [&](const shm::ItemHeader& ih, const std::byte*, const shm::Location& loc, auto&&...) {
+    auto flags = std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(ih.flags));
+    std::uint32_t f = flags.load(std::memory_order_relaxed);
+    while ((f & kPinnedFlag) != 0) {
+      if (flags.compare_exchange_weak(f, f & ~kPinnedFlag, std::memory_order_acq_rel)) {
+        m.regions->desc(loc.region).pinned.fetch_sub(1, std::memory_order_acq_rel);
+        return;
+      }
+    }
+  });
+}
+
+void PageCache::count_remote(std::uint64_t bytes, int mount) {
+  impl_->count(Counter::RemoteRequests, 1, mount);
+  impl_->count(Counter::RemoteBytes, bytes, mount);
+}
+
+CacheStats PageCache::stats() {
+  Impl& m = *impl_;
+  shm::StatsSnapshot snap = m.stats->snapshot();
+  auto convert = [](const shm::CounterSet& c) {
+    CacheCounters out;
+    out.ram_hits = c.get(Counter::RamHits);
+    out.spill_hits = c.get(Counter::SpillHits);
+    out.misses = c.get(Counter::Misses);
+    out.served_bytes = c.get(Counter::ServedBytes);
+    out.remote_bytes = c.get(Counter::RemoteBytes);
+    out.remote_requests = c.get(Counter::RemoteRequests);
+    out.prefetched_bytes = c.get(Counter::PrefetchedBytes);
+    out.evictions = c.get(Counter::Evictions);
+    out.errors = c.get(Counter::Errors);
+    return out;
+  };
+  CacheStats s;
+  s.total = convert(snap.total);
+  for (const auto& mc : snap.mounts) s.mounts.push_back(convert(mc));
+  const shm::Geometry& g = m.seg->geometry();
+  s.ram_used_bytes = m.regions->used_bytes();
+  s.ram_capacity_bytes = static_cast<std::uint64_t>(g.region_count) * g.region_size;
+  s.index_entries = m.index->count_live();
+  s.index_capacity = m.index->capacity();
+  s.metadata_bytes = g.metadata_bytes();
+  s.processes = snap.processes;
+  s.segment_path = m.seg->path();
+  if (m.spill) {
+    SpillStats ss = m.spill->stats();
+    s.spill_used_bytes = ss.used_bytes;
+    s.spill_capacity_bytes = ss.capacity;
+    s.total.errors += ss.checksum_errors;
+  }
+  return s;
+}
+
+VerifyResult PageCache::verify() {
+  Impl& m = *impl_;
+  VerifyResult v;
+  m.index->for_each_live([&](std::uint64_t e, std::atomic<std::uint64_t>& slot) {
+    shm::Location loc = shm::decode(e);
+    if (!m.regions->pin(loc.region, loc.gen)) return;
+    const shm::ItemHeader* ih = m.regions->item(loc.region, loc.offset);
+    if (load_magic(ih) == shm::kItemMagic && static_cast<std::uint8_t>(ih->region_gen) == loc.gen &&
+        loc.offset + sizeof(shm::ItemHeader) + ih->length <= m.regions->region_size()) {
+      ++v.ram_items;
+      if (XXH3_64bits(ih + 1, ih->length) != ih->checksum) {
+        ++v.ram_bad;
+        std::uint64_t expected = e;
+        slot.compare_exchange_strong(expected, shm::kTombstone, std::memory_order_relaxed);
+        m.count(Counter::Errors, 1, -1);
+      }
+    }
+    m.regions->unpin(loc.region);
+  });
+  if (m.spill) {
+    VerifyReport r = m.spill->verify();
+    v.spill_blocks = r.blocks_checked;
+    v.spill_bad = r.bad_blocks;
+  }
+  return v;
+}
+
+void PageCache::flush_spill() {
+  if (impl_->spill) impl_->spill->flush();
+}
+
+}  // namespace objcache

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: Apache-2.0
+// PageCache: the node-wide cache of object pages in shared memory, with an
+// SSD spill tier behind it. Every process that opens the same cache.name
+// shares its pages. A hit takes no lock and makes no system call; a miss is
+// filled once node-wide, by the first process to ask, while the others wait.
+// Thread-safe and fork-safe; nothing here throws.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "objcache/config.h"
+#include "objcache/result.h"
+
+namespace objcache {
+
+// The identity of one version of an object: xxh3-128 of bucket, key, ETag.
+struct ObjectId {
+  std::uint64_t lo = 0;
+  std::uint64_t hi = 0;
+  static ObjectId of(std::string_view bucket, std::string_view key, std::string_view etag);
+  bool operator==(const ObjectId&) const = default;
+};
+
+// One page of an object: [page * page_size, +length).
+struct PageRef {
+  ObjectId id;
+  std::uint32_t page = 0;
+  std::uint32_t length = 0;  // the page's full length (short for an object's last page)
+  int mount = -1;            // index of the mount, for per-mount stats (-1: none)
+};
+
+enum class Tier { Ram, Spill, Remote };
+
+struct PageRead {
+  std::size_t bytes = 0;
+  Tier tier = Tier::Ram;
+};
+
+// Fills dst (exactly the page's length) with the page's bytes, e.g. by a
+// ranged GET. Called at most once per miss node-wide.
+using PageFiller = std::function<Result<std::size_t>(std::span<std::byte> dst)>;
+
+struct CacheCounters {
+  std::uint64_t ram_hits = 0;
+  std::uint64_t spill_hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t served_bytes = 0;
+  std::uint64_t remote_bytes = 0;
+  std::uint64_t remote_requests = 0;
+  std::uint64_t prefetched_bytes = 0;
+  std::uint64_t evictions = 0;
+  std::uint64_t errors = 0;
+};
+
+struct CacheStats {
+  CacheCounters total;
+  std::vector<CacheCounters> mounts;  // by mount index
+  std::uint64_t ram_used_bytes = 0;
+  std::uint64_t ram_capacity_bytes = 0;
+  std::uint64_t spill_used_bytes = 0;
+  std::uint64_t spill_capacity_bytes = 0;
+  std::uint64_t index_entries = 0;
+  std::uint64_t index_capacity = 0;
+  std::uint64_t metadata_bytes = 0;  // index and bookkeeping inside the segment
+  std::uint32_t processes = 0;       // processes attached now
+  std::string segment_path;
+};
+
+struct VerifyResult {
+  std::uint64_t ram_items = 0;
+  std::uint64_t ram_bad = 0;
+  std::uint64_t spill_blocks = 0;
+  std::uint64_t spill_bad = 0;
+};
+
+struct PageCacheOptions {
+  std::string shm_dir;  // "" = /dev/shm
+  // false: attach only; NotFound when no process has created the cache.
+  bool create = true;
+  // How long waiters let a live filler hold a page before taking it over.
+  std::chrono::milliseconds fill_deadline{120000};
+};
+
+class PageCache {
+ public:
+  static Result<std::unique_ptr<PageCache>> open(const CacheConfig& cfg, const PageCacheOptions& opts = {});
+  ~PageCache();
+  PageCache(const PageCache&) = delete;
+  PageCache& operator=(const PageCache&) = delete;
+
+  // Copies bytes [offset, offset + out.size()) of the page into out, from
+  // RAM, else the spill tier, else by calling fill (once node-wide). Fewer
+  // bytes only past the page's end.
+  Result<PageRead> read(const PageRef& ref, std::uint32_t offset, std::span<std::byte> out,
+                        const PageFiller& fill);
+  // As read(), but never fills: NotFound on a miss, and no miss counted.
+  Result<PageRead> lookup(const PageRef& ref, std::uint32_t offset, std::span<std::byte> out);
+  bool contains(const ObjectId& id, std::uint32_t page);
+  // Drops the page from RAM and spill.
+  void evict(const ObjectId& id, std::uint32_t page);
+  // A pinned page stays in RAM: its region is never reclaimed. No effect
+  // on a page that is not cached.
+  void pin(const ObjectId& id, std::uint32_t page);
+  void unpin(const ObjectId& id, std::uint32_t page);
+
+  // Counts a fetch made outside read()'s filler (prefetch, uncached reads).
+  void count_remote(std::uint64_t bytes, int mount);
+
+  CacheStats stats();
+  // Checks the checksum of every cached page, RAM and spill; bad ones are dropped.
+  VerifyResult verify();
+  // Waits until pages queued for the spill tier are written.
+  void flush_spill();
+
+  std::uint64_t page_size() const;
+
+  struct Impl;
+
+ private:
+  explicit PageCache(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace objcache

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+// cachectl stats: the counters every process of the cache keeps in shared
+// memory, summed, overall and per mount; as text, JSON or Prometheus.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "commands.h"
+#include "objcache/page_cache.h"
+
+namespace objcache::cachectl {
+namespace {
+
+constexpr const char* kStatsUsage =
+    "usage: cachectl [--config FILE] stats [--json | --prometheus] [--watch SECONDS]\n"
+    "\n"
+    "Prints the cache's counters summed over every process that used it:\n"
+    "hits by tier, misses, bytes served and fetched, evictions, errors, and\n"
+    "RAM and spill use against capacity, overall and per mount.\n"
+    "  --json         one JSON object (fields as in the README)\n"
+    "  --prometheus   Prometheus text exposition format\n"
+    "  --watch N      print again every N seconds until interrupted\n";
+
+enum class Format { Text, Json, Prometheus };
+
+struct Field {
+  const char* name;
+  std::uint64_t CacheCounters::*member;
+};
+constexpr Field kFields[] = {
+    {"ram_hits", &CacheCounters::ram_hits},
+    {"spill_hits", &CacheCounters::spill_hits},
+    {"misses", &CacheCounters::misses},
+    {"served_bytes", &CacheCounters::served_bytes},
+    {"remote_bytes", &CacheCounters::remote_bytes},
+    {"remote_requests", &CacheCounters::remote_requests},
+    {"prefetched_bytes", &CacheCounters::prefetched_bytes},
+    {"evictions", &CacheCounters::evictions},
+    {"errors", &CacheCounters::errors},
+};
+
+double hit_ratio(const CacheCounters& c) {
+  std::uint64_t all = c.ram_hits + c.spill_hits + c.misses;
+  return all == 0 ? 0.0 : static_cast<double>(c.ram_hits + c.spill_hits) / static_cast<double>(all);
+}
+
+nlohmann::json counters_json(const CacheCounters& c) {
+  nlohmann::json j;
+  for (const Field& f : kFields) j[f.name] = c.*f.member;
+  j["hit_ratio"] = hit_ratio(c);
+  return j;
+}
+
+std::string to_json(const Config& cfg, const CacheStats& s) {
+  nlohmann::json j = counters_json(s.total);
+  j["ram_used_bytes"] = s.ram_used_bytes;
+  j["ram_capacity_bytes"] = s.ram_capacity_bytes;
+  j["spill_used_bytes"] = s.spill_used_bytes;
+  j["spill_capacity_bytes"] = s.spill_capacity_bytes;
+  j["index_entries"] = s.index_entries;
+  j["processes"] = s.processes;
+  j["cache"] = cfg.cache.name;
+  j["segment"] = s.segment_path;
+  j["mounts"] = nlohmann::json::array();
+  for (std::size_t m = 0; m < cfg.mounts.size(); ++m) {
+    nlohmann::json mj = m < s.mounts.size() ? counters_json(s.mounts[m]) : counters_json({});
+    mj["path"] = cfg.mounts[m].path;
+    mj["source"] = cfg.mounts[m].source_text;
+    j["mounts"].push_back(mj);
+  }
+  return j.dump(2);
+}
+
+std::string to_prometheus(const Config& cfg, const CacheStats& s) {
+  std::string out;
+  char line[512];
+  for (const Field& f : kFields) {
+    bool bytes = std::string(f.name).find("bytes") != std::string::npos;
+    std::snprintf(line, sizeof line, "# TYPE objcache_%s%s counter\n", f.name, bytes ? "" : "_total");
+    out += line;
+    std::snprintf(line, sizeof line, "objcache_%s%s{cache=\"%s\"} %llu\n", f.name, bytes ? "" : "_total",
+                  cfg.cache.name.c_str(), static_cast<unsigned long long>(s.total.*f.member));
+    out += line;
+    for (std::size_t m = 0; m < cfg.mounts.size() && m < s.mounts.size(); ++m) {
+      std::snprintf(line, sizeof line, "objcache_%s%s{cache=\"%s\",mount=\"%s\"} %llu\n", f.name,
+                    bytes ? "" : "_total", cfg.cache.name.c_str(), cfg.mounts[m].path.c_str(),
+                    static_cast<unsigned long long>(s.mounts[m].*f.member));
+      out += line;
+    }
+  }
+  for (auto [name, v] : {std::pair{"ram_used_bytes", s.ram_used_bytes},
+                         std::pair{"ram_capacity_bytes", s.ram_capacity_bytes},
+                         std::pair{"spill_used_bytes", s.spill_used_bytes},
+                         std::pair{"spill_capacity_bytes", s.spill_capacity_bytes}}) {
+    std::snprintf(line, sizeof line, "# TYPE objcache_%s gauge\nobjcache_%s{cache=\"%s\"} %llu\n", name, name,
+                  cfg.cache.name.c_str(), static_cast<unsigned long long>(v));
+    out += line;
+  }
+  return out;
+}
+
+std::string to_text(const Config& cfg, const CacheStats& s) {
+  std::string out;
+  char line[512];
+  auto pct = [](std::uint64_t a, std::uint64_t b) { return b == 0 ? 0.0 : 100.0 * static_cast<double>(a) / static_cast<double>(b); };
+  std::snprintf(line, sizeof line, "cache %s (%s), %u processes attached\n", cfg.cache.name.c_str(),
+                s.segment_path.c_str(), s.processes);
+  out += line;
+  std::snprintf(line, sizeof line, "RAM    %s of %s used (%.0f%%)\n", format_size(s.ram_used_bytes).c_str(),
+                format_size(s.ram_capacity_bytes).c_str(), pct(s.ram_used_bytes, s.ram_capacity_bytes));
+  out += line;
+  if (s.spill_capacity_bytes > 0) {
+    std::snprintf(line, sizeof line, "spill  %s of %s used (%.0f%%)\n", format_size(s.spill_used_bytes).c_str(),
+                  format_size(s.spill_capacity_bytes).c_str(), pct(s.spill_used_bytes, s.spill_capacity_bytes));
+  } else {
+    std::snprintf(line, sizeof line, "spill  disabled\n");
+  }
+  out += line;
+  auto block = [&](const char* title, const CacheCounters& c) {
+    std::snprintf(line, sizeof line,
+                  "%s\n  hits       %llu RAM, %llu spill, %llu misses (hit ratio %.1f%%)\n"
+                  "  served     %s   fetched %s in %llu requests   prefetched %s\n"
+                  "  evictions  %llu   errors %llu\n",
+                  title, static_cast<unsigned long long>(c.ram_hits), static_cast<unsigned long long>(c.spill_hits),
+                  static_cast<unsigned long long>(c.misses), 100.0 * hit_ratio(c),
+                  format_size(c.served_bytes).c_str(), format_size(c.remote_bytes).c_str(),
+                  static_cast<unsigned long long>(c.remote_requests), format_size(c.prefetched_bytes).c_str(),
+                  static_cast<unsigned long long>(c.evictions), static_cast<unsigned long long>(c.errors));
+    out += line;
+  };
+  block("all mounts", s.total);
+  for (std::size_t m = 0; m < cfg.mounts.size() && m < s.mounts.size(); ++m) {
+    std::string title = cfg.mounts[m].path + " <- " + cfg.mounts[m].source_text;
+    block(title.c_str(), s.mounts[m]);
+  }
+  return out;
+}
+
+}  // namespace
+
+int run_stats(const GlobalOptions& g, const std::vector<std::string>& args) {
+  Format fmt = Format::Text;
+  int watch = 0;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kStatsUsage, stdout);
+      return 0;
+    } else if (a == "--json") {
+      fmt = Format::Json;
+    } else if (a == "--prometheus") {
+      fmt = Format::Prometheus;
+    } else if (a == "--watch" && i + 1 < args.size()) {
+      watch = std::atoi(args[++i].c_str());
+      if (watch <= 0) {
+        std::fprintf(stderr, "cachectl stats: --watch needs a number of seconds > 0, got '%s'\n", args[i].c_str());
+        return 2;
+      }
+    } else {
+      std::fprintf(stderr, "cachectl stats: unexpected argument '%s'\n\n%s", a.c_str(), kStatsUsage);
+      return 2;
+    }
+  }
+  auto cfg = load_global_config(g);
+  if (!cfg) {
+    std::fprintf(stderr, "cachectl: %s\n", cfg.error().message.c_str());
+    return 2;
+  }
+  PageCacheOptions po;
+  po.create = false;
+  po.shm_dir = shm_dir_override();
+  auto cache = PageCache::open(cfg->cache, po);
+  if (!cache) {
+    if (cache.status() != Status::NotFound) {
+      std::fprintf(stderr, "cachectl: %s\n", cache.error().describe().c_str());
+      return 1;
+    }
+    // Nothing cached yet: report zeros, so scripts see the same fields.
+    std::fprintf(stderr, "cachectl: %s; all counters are 0\n", cache.error().message.c_str());
+  }
+  for (;;) {
+    CacheStats s = cache ? (*cache)->stats() : CacheStats{};
+    if (!cache) s.mounts.resize(cfg->mounts.size());
+    std::string out = fmt == Format::Json         ? to_json(*cfg, s) + "\n"
+                      : fmt == Format::Prometheus ? to_prometheus(*cfg, s)
+                                                  : to_text(*cfg, s);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+    if (watch <= 0) return 0;
+    std::this_thread::sleep_for(std::chrono::seconds(watch));
+    if (fmt == Format::Text) std::fputs("\n", stdout);
+  }
+}
+
+}  // namespace objcache::cachectl
