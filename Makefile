@@ -11,7 +11,10 @@ MESON_SAN := -Db_sanitize=$(SANITIZE) -Db_lundef=false
 endif
 comma := ,
 
-.PHONY: all deps build test install clean
+# TEST_ARGS go to meson test, e.g. TEST_ARGS="--suite concurrency".
+TEST_ARGS ?=
+
+.PHONY: all deps build test bench install clean
 
 all: build
 
@@ -26,7 +29,15 @@ build: $(BUILD)/build.ninja
 
 test: deps
 	@$(MAKE) --no-print-directory build
-	@python3 scripts/run_tests.py $(BUILD)
+	@python3 scripts/run_tests.py $(BUILD) $(TEST_ARGS)
+
+# Benchmarks are programs that print and write their report; they assert
+# nothing about speed.
+bench: deps
+	@$(MAKE) --no-print-directory build
+	@mkdir -p bench/results
+	$(BUILD)/bench/bench_page_cache --runs 7 --out bench/results/page_cache.md
+	@echo "wrote bench/results/page_cache.md"
 
 install: build
 	meson install -C $(BUILD)

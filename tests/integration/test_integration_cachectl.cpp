@@ -3,6 +3,11 @@
 // real S3 server. Exit status and messages are part of the contract.
 #include <doctest/doctest.h>
 
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "objcache/page_cache.h"
+
 #include "support/process.h"
 #include "support/s3_server.h"
 
@@ -120,4 +125,69 @@ TEST_CASE("cachectl explains itself") {
   auto bad = objcache::test::run_command({cachectl(), "frobnicate"});
   CHECK(bad.exit_code == 2);
   CHECK(bad.err.find("unknown command 'frobnicate'") != std::string::npos);
+}
+
+TEST_CASE("stats reports what the processes of the cache counted") {
+  TempDir dir;
+  std::string cfg = dir.write("stats.toml",
+                              "[cache]\nname = \"statstest\"\nmemory = \"32MiB\"\nspill_dir = \"\"\n\n"
+                              "[[mount]]\npath = \"/mnt/a\"\nsource = \"s3://bucket/a/\"\n\n"
+                              "[[mount]]\npath = \"/mnt/b\"\nsource = \"s3://bucket/b/\"\n");
+  std::vector<std::pair<std::string, std::string>> env = {{"OBJCACHE_SHM_DIR", dir.path()}};
+
+  // Before any process used the cache: zeros, same fields.
+  auto empty = objcache::test::run_command({cachectl(), "--config", cfg, "stats", "--json"}, env);
+  CHECK(empty.exit_code == 0);
+  auto ej = nlohmann::json::parse(empty.out);
+  CHECK(ej["ram_hits"] == 0);
+  CHECK(ej["mounts"].size() == 2);
+
+  auto loaded = load_config(cfg);
+  REQUIRE(loaded.ok());
+  PageCacheOptions po;
+  po.shm_dir = dir.path();
+  auto pc = PageCache::open(loaded->cache, po);
+  REQUIRE(pc.ok());
+  auto fill = [](std::span<std::byte> d) -> Result<std::size_t> {
+    std::memset(d.data(), 7, d.size());
+    return d.size();
+  };
+  std::vector<std::byte> out(1000);
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE((*pc)->read(PageRef{ObjectId::of("bucket", "a/" + std::to_string(i), "e"), 0, 1000, 0}, 0, out, fill).ok());
+  }
+  REQUIRE((*pc)->read(PageRef{ObjectId::of("bucket", "a/0", "e"), 0, 1000, 0}, 0, out, fill).ok());
+  REQUIRE((*pc)->read(PageRef{ObjectId::of("bucket", "a/1", "e"), 0, 1000, 1}, 0, out, fill).ok());
+
+  auto js = objcache::test::run_command({cachectl(), "--config", cfg, "stats", "--json"}, env);
+  CAPTURE(js.out);
+  CAPTURE(js.err);
+  REQUIRE(js.exit_code == 0);
+  auto j = nlohmann::json::parse(js.out);
+  for (const char* f : {"ram_hits", "spill_hits", "misses", "served_bytes", "remote_bytes", "remote_requests",
+                        "prefetched_bytes", "evictions", "errors", "ram_used_bytes", "ram_capacity_bytes",
+                        "spill_used_bytes"}) {
+    CAPTURE(f);
+    CHECK(j[f].is_number_integer());
+  }
+  CHECK(j["ram_hits"] == 2);
+  CHECK(j["misses"] == 3);
+  CHECK(j["remote_requests"] == 3);
+  CHECK(j["served_bytes"] == 5000);
+  CHECK(j["ram_used_bytes"].get<std::uint64_t>() >= 3000);
+  REQUIRE(j["mounts"].size() == 2);
+  CHECK(j["mounts"][0]["path"] == "/mnt/a");
+  CHECK(j["mounts"][0]["misses"] == 3);
+  CHECK(j["mounts"][0]["ram_hits"] == 1);
+  CHECK(j["mounts"][1]["ram_hits"] == 1);
+
+  auto prom = objcache::test::run_command({cachectl(), "--config", cfg, "stats", "--prometheus"}, env);
+  CHECK(prom.exit_code == 0);
+  CHECK(prom.out.find("objcache_ram_hits_total{cache=\"statstest\"} 2") != std::string::npos);
+  CHECK(prom.out.find("objcache_misses_total{cache=\"statstest\",mount=\"/mnt/a\"} 3") != std::string::npos);
+
+  auto text = objcache::test::run_command({cachectl(), "--config", cfg, "stats"}, env);
+  CHECK(text.exit_code == 0);
+  CHECK(text.out.find("hit ratio 40.0%") != std::string::npos);
+  CHECK(text.out.find("/mnt/b <- s3://bucket/b/") != std::string::npos);
 }
