@@ -197,7 +197,7 @@ bool SpillStore::submit(const BlockKey& key, std::string_view etag, std::uint64_
   b.object_offset = object_offset;
   b.data_len = static_cast<std::uint32_t>(data.size());
   b.etag_len = static_cast<std::uint16_t>(std::min(etag.size(), spill::kEtagMax));
-  std::memcpy(b.etag, etag.data(), b.etag_len);
+  if (b.etag_len > 0) std::memcpy(b.etag, etag.data(), b.etag_len);
   if (!q->push(std::move(b))) return drop();
   return true;
 }
