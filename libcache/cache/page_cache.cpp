@@ -14,6 +14,7 @@
 #include "shm/segment.h"
 #include "spill/spill_store.h"
 #include "stats/stats.h"
+#include "util/checksum.h"
 #include "util/log.h"
 
 namespace objcache {
@@ -99,7 +100,7 @@ struct PageCache::Impl {
     h->id_hi = ref.id.hi;
     h->page = ref.page;
     h->flags = 0;
-    h->checksum = XXH3_64bits(res.data.data(), res.data.size());
+    h->checksum = checksum64(res.data.data(), res.data.size());
     h->object_offset = static_cast<std::uint64_t>(ref.page) * cfg.page_size;
     shm::Location loc{res.region, res.offset, static_cast<std::uint8_t>(res.gen)};
     std::uint64_t hash = shm::page_hash(ref.id.lo, ref.id.hi, ref.page);
@@ -353,7 +354,7 @@ VerifyResult PageCache::verify() {
     if (load_magic(ih) == shm::kItemMagic && static_cast<std::uint8_t>(ih->region_gen) == loc.gen &&
         loc.offset + sizeof(shm::ItemHeader) + ih->length <= m.regions->region_size()) {
       ++v.ram_items;
-      if (XXH3_64bits(ih + 1, ih->length) != ih->checksum) {
+      if (checksum64(ih + 1, ih->length) != ih->checksum) {
         ++v.ram_bad;
         std::uint64_t expected = e;
         slot.compare_exchange_strong(expected, shm::kTombstone, std::memory_order_relaxed);
