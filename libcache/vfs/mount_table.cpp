@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "vfs/mount_table.h"
+
+#include <exception>
+#include <utility>
+
+namespace objcache {
+namespace vfs {
+
+bool Components::next(std::string_view& out) noexcept {
+  while (!rest_.empty()) {
+    std::size_t slash = rest_.find('/');
+    std::string_view c = rest_.substr(0, slash);
+    rest_.remove_prefix(slash == std::string_view::npos ? rest_.size() : slash + 1);
+    if (!c.empty() && c != ".") {
+      out = c;
+      return true;
+    }
+  }
+  return false;
+}
+
+void append_lexical(std::string& out, std::string_view path) {
+  Components it(path);
+  std::string_view c;
+  while (it.next(c)) {
+    if (c == "..") {
+      // out is "/" or "/a/b": drop the last component, never the root.
+      std::size_t slash = out.rfind('/');
+      out.resize(slash == 0 || slash == std::string::npos ? 1 : slash);
+    } else {
+      if (out.size() > 1) out += '/';
+      out += c;
+    }
+  }
+}
+
+bool has_dotdot(std::string_view path) noexcept {
+  Components it(path);
+  std::string_view c;
+  while (it.next(c)) {
+    if (c == "..") return true;
+  }
+  return false;
+}
+
+bool is_within(std::string_view path, std::string_view mount) noexcept {
+  if (mount == "/") return !path.empty() && path.front() == '/';
+  return path.starts_with(mount) && (path.size() == mount.size() || path[mount.size()] == '/');
+}
+
+bool components_start_with(std::string_view path, std::string_view mount) noexcept {
+  Components p(path);
+  Components m(mount);
+  std::string_view pc;
+  std::string_view mc;
+  while (m.next(mc)) {
+    if (!p.next(pc) || pc != mc) return false;
+  }
+  return true;
+}
+
+bool is_clean_relative(std::string_view rel) noexcept {
+  if (rel.empty()) return true;
+  if (rel.find('\0') != std::string_view::npos) return false;
+  while (true) {
+    std::size_t slash = rel.find('/');
+    std::string_view c = rel.substr(0, slash);
+    if (c.empty() || c == "." || c == "..") return false;
+    if (slash == std::string_view::npos) return true;
+    rel.remove_prefix(slash + 1);
+  }
+}
+
+}  // namespace vfs
+
+namespace {
+
+bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+
+}  // namespace
+
+MountTable::MountTable(std::vector<MountConfig> mounts) noexcept : mounts_(std::move(mounts)) {
+  try {
+    entries_.reserve(mounts_.size());
+    for (const MountConfig& m : mounts_) {
+      Entry e;
+      const std::string& p = m.path;
+      if (!p.empty() && p.front() == '/' && !has_nul(p) && p.size() <= vfs::kMaxPathLength) {
+        e.path = "/";
+        vfs::append_lexical(e.path, p);
+        if (e.path == "/") has_root_mount_ = true;
+      }
+      e.prefix = m.source.prefix;
+      if (!e.prefix.empty() && e.prefix.back() != '/') e.prefix += '/';
+      entries_.push_back(std::move(e));
+    }
+  } catch (const std::exception&) {
+    // Out of memory at start-up: own nothing rather than half a table.
+    entries_.clear();
+    mounts_.clear();
+    has_root_mount_ = false;
+  }
+}
+
+int MountTable::find(std::string_view normalized) const noexcept {
+  int best = -1;
+  std::size_t best_len = 0;
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    const std::string& mp = entries_[i].path;
+    if (mp.empty() || !vfs::is_within(normalized, mp)) continue;
+    if (best < 0 || mp.size() > best_len) {
+      best = static_cast<int>(i);
+      best_len = mp.size();
+    }
+  }
+  return best;
+}
+
+Resolved MountTable::make(int mount, std::string_view normalized) const {
+  const Entry& e = entries_[static_cast<std::size_t>(mount)];
+  // normalized is e.path or e.path + "/" + rel; for the mount "/" it is "/" + rel.
+  std::string_view rel = normalized.substr(e.path.size());
+  if (!rel.empty() && rel.front() == '/') rel.remove_prefix(1);
+  Resolved r;
+  r.mount = mount;
+  r.is_root = rel.empty();
+  r.key.reserve(e.prefix.size() + rel.size());
+  r.key = e.prefix;
+  r.key += rel;
+  return r;
+}
+
+Resolved MountTable::resolve(std::string_view path, std::string_view cwd) const noexcept {
+  try {
+    if (path.empty() || path.size() > vfs::kMaxPathLength || has_nul(path)) return {};
+    std::string abs;
+    if (path.front() == '/') {
+      abs.reserve(path.size() + 1);
+      abs = "/";
+    } else {
+      if (cwd.empty() || cwd.front() != '/' || has_nul(cwd)) return {};
+      abs.reserve(cwd.size() + path.size() + 2);
+      abs = "/";
+      vfs::append_lexical(abs, cwd);
+    }
+    vfs::append_lexical(abs, path);
+    // cwd + path may normalize to more than the kernel takes; a key whose
+    // local path could not be named again is not handed out.
+    if (abs.size() > vfs::kMaxPathLength) return {};
+    int m = find(abs);
+    if (m < 0) return {};
+    return make(m, abs);
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+Resolved MountTable::resolve_at(int mount, std::string_view dir_key,
+                                std::string_view rel) const noexcept {
+  if (rel.empty()) return {};
+  if (rel.front() == '/') return resolve(rel);
+  try {
+    std::string dir = local_path(mount, dir_key);
+    if (dir.empty()) return {};
+    return resolve(rel, dir);
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+std::string MountTable::local_path(int mount, std::string_view key) const noexcept {
+  try {
+    if (mount < 0 || static_cast<std::size_t>(mount) >= entries_.size()) return {};
+    const Entry& e = entries_[static_cast<std::size_t>(mount)];
+    if (e.path.empty()) return {};
+    std::string_view prefix = e.prefix;
+    std::string_view rel;
+    if (key.starts_with(prefix)) {
+      rel = key.substr(prefix.size());
+    } else if (!prefix.empty() && key == prefix.substr(0, prefix.size() - 1)) {
+      rel = {};  // the prefix without its '/' names the root as well
+    } else {
+      return {};
+    }
+    if (rel.ends_with('/')) rel.remove_suffix(1);  // a directory key "a/dir/"
+    if (!vfs::is_clean_relative(rel)) return {};
+    std::string out;
+    out.reserve(e.path.size() + 1 + rel.size());
+    out = e.path;
+    if (!rel.empty()) {
+      if (out.size() > 1) out += '/';
+      out += rel;
+    }
+    if (out.size() > vfs::kMaxPathLength) return {};
+    return out;
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+bool MountTable::maybe_ours(std::string_view p) const noexcept {
+  if (p.empty() || p.front() != '/') return true;  // relative: only resolve knows
+  if (p.size() > vfs::kMaxPathLength || has_nul(p)) return false;
+  if (has_root_mount_) return true;
+  for (const Entry& e : entries_) {
+    if (!e.path.empty() && vfs::components_start_with(p, e.path)) return true;
+  }
+  // No mount on the face of it; a ".." could still lead into one.
+  return vfs::has_dotdot(p);
+}
+
+}  // namespace objcache
