@@ -78,6 +78,40 @@ double cache_pass(PageCache& pc, const std::vector<ObjectId>& id, std::uint64_t 
   return secs(t0, Clock::now());
 }
 
+// Runs body(k) in two child processes started together after each ran
+// prepare(k) untimed; returns the slower child's seconds for body.
+template <typename Prepare, typename Body>
+double two_processes(Prepare prepare, Body body) {
+  int go[2], ready[2], report[2];
+  if (::pipe(go) != 0 || ::pipe(ready) != 0 || ::pipe(report) != 0) std::exit(1);
+  pid_t kids[2];
+  for (int k = 0; k < 2; ++k) {
+    kids[k] = ::fork();
+    if (kids[k] == 0) {
+      prepare(k);
+      char c = 'r';
+      if (::write(ready[1], &c, 1) != 1 || ::read(go[0], &c, 1) != 1) ::_exit(1);
+      double t = body(k);
+      if (::write(report[1], &t, sizeof t) != sizeof t) ::_exit(1);
+      ::_exit(0);
+    }
+  }
+  char c;
+  for (int k = 0; k < 2; ++k) {
+    if (::read(ready[0], &c, 1) != 1) std::exit(1);
+  }
+  if (::write(go[1], "gg", 2) != 2) std::exit(1);
+  double slowest = 0;
+  for (int k = 0; k < 2; ++k) {
+    double t = 0;
+    if (::read(report[0], &t, sizeof t) != sizeof t) std::exit(1);
+    slowest = std::max(slowest, t);
+  }
+  for (pid_t k : kids) ::waitpid(k, nullptr, 0);
+  for (int fd : {go[0], go[1], ready[0], ready[1], report[0], report[1]}) ::close(fd);
+  return slowest;
+}
+
 std::string machine() {
   std::string model = "?";
   if (FILE* f = std::fopen("/proc/cpuinfo", "r")) {
@@ -145,35 +179,15 @@ int main(int argc, char** argv) {
   // system allows two readers, the limit for the two-process row.
   std::vector<double> memcpy2_s;
   for (int r = 0; r < a.runs; ++r) {
-    int go[2], report[2];
-    if (::pipe(go) != 0 || ::pipe(report) != 0) return 1;
-    pid_t kids[2];
-    for (int k = 0; k < 2; ++k) {
-      kids[k] = ::fork();
-      if (kids[k] == 0) {
-        std::vector<std::byte> b(kObj);
-        auto ord = order(a.objects, 700 + static_cast<std::uint64_t>(k));
-        for (int i : ord) std::memcpy(b.data(), src.data() + static_cast<std::size_t>(i) * kObj, kObj);  // fault in
-        char c;
-        if (::read(go[0], &c, 1) != 1) ::_exit(1);
-        auto t0 = Clock::now();
-        for (int i : ord) std::memcpy(b.data(), src.data() + static_cast<std::size_t>(i) * kObj, kObj);
-        asm volatile("" : : "r"(b.data()) : "memory");
-        double t = secs(t0, Clock::now());
-        if (::write(report[1], &t, sizeof t) != sizeof t) ::_exit(1);
-        ::_exit(0);
-      }
-    }
-    if (::write(go[1], "gg", 2) != 2) return 1;
-    double slowest = 0;
-    for (int k = 0; k < 2; ++k) {
-      double t = 0;
-      if (::read(report[0], &t, sizeof t) != sizeof t) return 1;
-      slowest = std::max(slowest, t);
-    }
-    for (pid_t k : kids) ::waitpid(k, nullptr, 0);
-    memcpy2_s.push_back(slowest);
-    for (int fd : {go[0], go[1], report[0], report[1]}) ::close(fd);
+    std::vector<std::byte> b(kObj);
+    auto copy_all = [&](int k) {
+      auto t0 = Clock::now();
+      for (int i : order(a.objects, 700 + static_cast<std::uint64_t>(k)))
+        std::memcpy(b.data(), src.data() + static_cast<std::size_t>(i) * kObj, kObj);
+      asm volatile("" : : "r"(b.data()) : "memory");
+      return secs(t0, Clock::now());
+    };
+    memcpy2_s.push_back(two_processes(copy_all, copy_all));  // the untimed pass faults pages in
   }
   src.clear();
   src.shrink_to_fit();
@@ -182,37 +196,16 @@ int main(int argc, char** argv) {
   // Each child maps the segment and makes one untimed pass first (its page
   // tables), as a DataLoader worker has after its first epoch.
   for (int r = 0; r < a.runs; ++r) {
-    int go[2], ready[2], report[2];
-    if (::pipe(go) != 0 || ::pipe(ready) != 0 || ::pipe(report) != 0) return 1;
-    pid_t kids[2];
-    for (int k = 0; k < 2; ++k) {
-      kids[k] = ::fork();
-      if (kids[k] == 0) {
-        auto child = PageCache::open(cfg);
-        std::vector<std::byte> b(kObj);
-        if (!child) ::_exit(1);
-        cache_pass(**child, id, 300 + static_cast<std::uint64_t>(k), b);
-        char c = 'r';
-        if (::write(ready[1], &c, 1) != 1 || ::read(go[0], &c, 1) != 1) ::_exit(1);
-        double t = cache_pass(**child, id, 310 + static_cast<std::uint64_t>(k), b);
-        if (::write(report[1], &t, sizeof t) != sizeof t) ::_exit(1);
-        ::_exit(0);
-      }
-    }
-    char c;
-    for (int k = 0; k < 2; ++k) {
-      if (::read(ready[0], &c, 1) != 1) return 1;
-    }
-    if (::write(go[1], "gg", 2) != 2) return 1;
-    double slowest = 0;
-    for (int k = 0; k < 2; ++k) {
-      double t = 0;
-      if (::read(report[0], &t, sizeof t) != sizeof t) return 1;
-      slowest = std::max(slowest, t);
-    }
-    for (pid_t k : kids) ::waitpid(k, nullptr, 0);
-    two_s.push_back(slowest);
-    for (int fd : {go[0], go[1], ready[0], ready[1], report[0], report[1]}) ::close(fd);
+    std::unique_ptr<PageCache> child;
+    std::vector<std::byte> b(kObj);
+    two_s.push_back(two_processes(
+        [&](int k) {
+          auto opened = PageCache::open(cfg);
+          if (!opened) ::_exit(1);
+          child = std::move(*opened);
+          cache_pass(*child, id, 300 + static_cast<std::uint64_t>(k), b);
+        },
+        [&](int k) { return cache_pass(*child, id, 310 + static_cast<std::uint64_t>(k), b); }));
   }
 
   // Spill tier: a fresh RAM segment (as after a reboot) over a warm spill

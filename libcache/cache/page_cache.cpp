@@ -93,6 +93,24 @@ struct PageCache::Impl {
            static_cast<std::uint8_t>(shm::state_gen(s)) != loc.gen;
   }
 
+  // Sets or clears the item's pinned flag; the region counts pinned items
+  // and is never reclaimed while the count is above zero.
+  void set_pinned(const ObjectId& id, std::uint32_t page, bool pinned) {
+    with_ram_page(id, page, [&](const shm::ItemHeader& ih, const std::byte*, const shm::Location& loc, auto&&...) {
+      auto flags = std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(ih.flags));
+      std::uint32_t f = flags.load(std::memory_order_relaxed);
+      while (((f & kPinnedFlag) != 0) != pinned) {
+        std::uint32_t nf = pinned ? (f | kPinnedFlag) : (f & ~kPinnedFlag);
+        if (flags.compare_exchange_weak(f, nf, std::memory_order_acq_rel)) {
+          auto& count = regions->desc(loc.region).pinned;
+          if (pinned) count.fetch_add(1, std::memory_order_acq_rel);
+          else count.fetch_sub(1, std::memory_order_acq_rel);
+          return;
+        }
+      }
+    });
+  }
+
   // Completes a reservation holding the page: header, index entry, unpin.
   void publish(const PageRef& ref, const shm::Reservation& res) {
     shm::ItemHeader* h = res.header;
@@ -275,33 +293,9 @@ void PageCache::evict(const ObjectId& id, std::uint32_t page) {
   if (m.spill) m.spill->remove(BlockKey{id.lo, id.hi, page});
 }
 
-void PageCache::pin(const ObjectId& id, std::uint32_t page) {
-  Impl& m = *impl_;
-  m.with_ram_page(id, page, [&](const shm::ItemHeader& ih, const std::byte*, const shm::Location& loc, auto&&...) {
-    auto flags = std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(ih.flags));
-    std::uint32_t f = flags.load(std::memory_order_relaxed);
-    while ((f & kPinnedFlag) == 0) {
-      if (flags.compare_exchange_weak(f, f | kPinnedFlag, std::memory_order_acq_rel)) {
-        m.regions->desc(loc.region).pinned.fetch_add(1, std::memory_order_acq_rel);
-        return;
-      }
-    }
-  });
-}
+void PageCache::pin(const ObjectId& id, std::uint32_t page) { impl_->set_pinned(id, page, true); }
 
-void PageCache::unpin(const ObjectId& id, std::uint32_t page) {
-  Impl& m = *impl_;
-  m.with_ram_page(id, page, [&](const shm::ItemHeader& ih, const std::byte*, const shm::Location& loc, auto&&...) {
-    auto flags = std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(ih.flags));
-    std::uint32_t f = flags.load(std::memory_order_relaxed);
-    while ((f & kPinnedFlag) != 0) {
-      if (flags.compare_exchange_weak(f, f & ~kPinnedFlag, std::memory_order_acq_rel)) {
-        m.regions->desc(loc.region).pinned.fetch_sub(1, std::memory_order_acq_rel);
-        return;
-      }
-    }
-  });
-}
+void PageCache::unpin(const ObjectId& id, std::uint32_t page) { impl_->set_pinned(id, page, false); }
 
 void PageCache::count_remote(std::uint64_t bytes, int mount) {
   impl_->count(Counter::RemoteRequests, 1, mount);
