@@ -98,7 +98,7 @@ std::uint64_t random_nonce() {
   std::uint64_t n = 0;
   if (::getrandom(&n, sizeof n, GRND_NONBLOCK) == static_cast<ssize_t>(sizeof n) && n != 0) return n;
   auto t = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  return XXH3_64bits_withSeed(&t, sizeof t, static_cast<std::uint64_t>(::getpid())) | 1;
+  return checksum64(&t, sizeof t, static_cast<std::uint64_t>(::getpid())) | 1;
 }
 
 // Holds an exclusive flock() on the lock file for its lifetime.

@@ -26,7 +26,7 @@
 #include <cstring>
 #include <span>
 
-#include <xxhash.h>
+#include "util/checksum.h"
 
 namespace objcache {
 struct BlockKey;
@@ -76,9 +76,10 @@ static_assert(sizeof(BlockHeader) == 160);
 static_assert(offsetof(BlockHeader, checksum) == 152);
 inline constexpr std::size_t kHeaderSize = sizeof(BlockHeader);
 
+// checksum64 is XXH3-64 (util/checksum.h).
 inline std::uint64_t block_checksum(const BlockHeader& h, std::span<const std::byte> data) {
-  std::uint64_t seed = XXH3_64bits(&h, offsetof(BlockHeader, checksum));
-  return XXH3_64bits_withSeed(data.data(), data.size(), seed);
+  const std::uint64_t seed = checksum64(&h, offsetof(BlockHeader, checksum));
+  return checksum64(data.data(), data.size(), seed);
 }
 
 // Bytes a block of data_len bytes takes in the log.
@@ -120,7 +121,7 @@ static_assert(sizeof(IndexHeader) == 4096);
 inline constexpr std::uint64_t kIndexHeaderSize = sizeof(IndexHeader);
 
 inline std::uint64_t index_header_checksum(const IndexHeader& h) {
-  return XXH3_64bits(&h, offsetof(IndexHeader, header_checksum));
+  return checksum64(&h, offsetof(IndexHeader, header_checksum));
 }
 
 // An index entry, one std::atomic<uint64_t> per slot:
@@ -167,8 +168,9 @@ inline constexpr std::uint64_t age(std::uint64_t e, std::uint64_t cursor) {
 }
 }  // namespace entry
 
-// The hash a key is placed and tagged by: its low bits pick the home slot,
-// its top kTagBits are the tag.
+// The hash a key is placed and tagged by (XXH3-64 of id_lo, id_hi, page as
+// 20 little-endian bytes): its low bits pick the home slot, its top
+// kTagBits are the tag. Part of the index format.
 std::uint64_t key_hash(const BlockKey& key);
 inline constexpr std::uint64_t key_tag(std::uint64_t hash) { return hash >> (64 - entry::kTagBits); }
 

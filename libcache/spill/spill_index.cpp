@@ -18,7 +18,7 @@ std::uint64_t key_hash(const BlockKey& key) {
   std::memcpy(buf, &key.id_lo, 8);
   std::memcpy(buf + 8, &key.id_hi, 8);
   std::memcpy(buf + 16, &key.page, 4);
-  return XXH3_64bits(buf, sizeof buf);
+  return checksum64(buf, sizeof buf);
 }
 
 std::uint64_t SpillIndex::slot_count_for(std::uint64_t capacity) {

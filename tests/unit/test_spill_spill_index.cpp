@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <doctest/doctest.h>
 #include <sys/mman.h>
+#include <xxhash.h>
 
+#include <cstring>
 #include <memory>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "spill/spill_index.h"
@@ -163,4 +167,20 @@ TEST_CASE("a full probe window gives up its oldest entry") {
   std::size_t fresh = 0;
   idx->for_each_fresh([&](const IndexSlot&) { ++fresh; });
   CHECK(fresh == kMaxProbe);
+}
+
+TEST_CASE("block and index checksums are plain XXH3-64 (the format depends on it)") {
+  BlockHeader h{};
+  h.magic = kBlockMagic;
+  h.page = 7;
+  const std::string data = "some block bytes";
+  const auto bytes = std::as_bytes(std::span(data));
+  const std::uint64_t seed = XXH3_64bits(&h, offsetof(BlockHeader, checksum));
+  CHECK(block_checksum(h, bytes) == XXH3_64bits_withSeed(data.data(), data.size(), seed));
+  const BlockKey k{1, 2, 3};
+  unsigned char raw[20];
+  std::memcpy(raw, &k.id_lo, 8);
+  std::memcpy(raw + 8, &k.id_hi, 8);
+  std::memcpy(raw + 16, &k.page, 4);
+  CHECK(key_hash(k) == XXH3_64bits(raw, sizeof raw));
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -23,6 +24,12 @@
 using namespace objcache;
 using objcache::spill::block_alloc_bytes;
 using objcache::spill::kHeaderSize;
+
+#if defined(__SANITIZE_THREAD__)
+// The fork tests fork while threads run and have the child start its own
+// writer thread (what DataLoader does); TSan refuses that unless told.
+extern "C" const char* __tsan_default_options() { return "die_after_fork=0"; }
+#endif
 
 namespace {
 
@@ -65,7 +72,7 @@ std::size_t size_of(std::uint64_t n) { return 1 + (n * 7919) % (64 << 10); }
 // Reads key and checks it against pattern(): 1 = hit with the right bytes,
 // 0 = miss, -1 = wrong bytes or another error (never allowed).
 int probe_read(SpillStore& s, const BlockKey& k, std::size_t len) {
-  std::vector<std::byte> buf(kPage);
+  std::vector<std::byte> buf(len + 8192);  // larger than the block, as callers pass
   auto r = s.read(k, buf);
   if (!r) return r.status() == Status::NotFound ? 0 : -1;
   if (*r != len) return -1;
@@ -144,7 +151,10 @@ pid_t spawn(Fn fn) {
 // The exit status of child pid (128+N if killed by signal N).
 int wait_child(pid_t pid) {
   int status = 0;
-  if (::waitpid(pid, &status, 0) != pid) return -1;
+  pid_t r;
+  while ((r = ::waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+  }
+  if (r != pid) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
