@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stats/stats.h"
 
+#include <thread>
+
 #include "util/log.h"
 #include "util/process.h"
 
@@ -21,15 +23,33 @@ StatSlot* Stats::acquire_slot() {
 
 StatSlot* Stats::slot() {
   std::uint64_t gen = proc::fork_generation();
-  if (fork_gen_ != gen) {
-    // First use, or we are a forked child still holding the parent's slot.
-    fork_gen_ = gen;
-    slot_ = acquire_slot();
-    no_slot_ = slot_ == nullptr;
-    if (no_slot_) OC_WARN("all %u stats slots of %s are taken; this process is not counted",
-                          kMaxStatSlots, seg_.path().c_str());
+  if (slot_gen_.load(std::memory_order_acquire) == gen) return slot_.load(std::memory_order_relaxed);
+  // First use, or we are a forked child still holding the parent's slot.
+  const std::uint64_t mine = gen + 1;
+  std::uint64_t held = lock_.load(std::memory_order_acquire);
+  for (;;) {
+    if (held == mine) {  // another thread of this process is taking the slot
+      std::this_thread::yield();
+      if (slot_gen_.load(std::memory_order_acquire) == gen) return slot_.load(std::memory_order_relaxed);
+      held = lock_.load(std::memory_order_acquire);
+      continue;
+    }
+    // Free (0), or left by a thread that did not survive a fork.
+    if (lock_.compare_exchange_weak(held, mine, std::memory_order_acq_rel)) break;
   }
-  return slot_;
+  if (slot_gen_.load(std::memory_order_acquire) != gen) {
+    StatSlot* s = acquire_slot();
+    if (s == nullptr) {
+      // More than kMaxStatSlots processes: this one's counts are lost,
+      // never misattributed.
+      OC_WARN("all %u stats slots of %s are taken; this process is not counted", kMaxStatSlots,
+              seg_.path().c_str());
+    }
+    slot_.store(s, std::memory_order_relaxed);
+    slot_gen_.store(gen, std::memory_order_release);
+  }
+  lock_.store(0, std::memory_order_release);
+  return slot_.load(std::memory_order_relaxed);
 }
 
 void Stats::add(Counter c, std::uint64_t n, int mount) {

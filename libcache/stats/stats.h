@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -42,11 +43,14 @@ class Stats {
   StatSlot* acquire_slot();
 
   Segment& seg_;
-  StatSlot* slot_ = nullptr;
-  std::uint64_t fork_gen_ = ~0ull;
-  // Counts when all slots are taken (more than kMaxStatSlots processes):
-  // then this process's counts are lost, never misattributed.
-  bool no_slot_ = false;
+  // The slot of this process and the fork generation it was taken in.
+  // acquire/release: a thread that sees the generation sees the slot.
+  std::atomic<StatSlot*> slot_{nullptr};
+  std::atomic<std::uint64_t> slot_gen_{~0ull};
+  // Taking a slot is serialized by a lock word holding (fork generation
+  // + 1) of its holder: a word left by a thread of the parent at fork time
+  // is stale in the child and simply taken over, so a fork never deadlocks.
+  std::atomic<std::uint64_t> lock_{0};
 };
 
 }  // namespace objcache::shm
