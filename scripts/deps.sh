@@ -12,7 +12,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev libxxhash-dev libmimalloc-dev libtoml11-dev
   libpugixml-dev nlohmann-json3-dev
   # tests
-  doctest-dev python3 ca-certificates
+  doctest-dev python3 ca-certificates sqlite3
 )
 
 sudo_cmd=()
