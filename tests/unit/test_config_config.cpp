@@ -10,6 +10,7 @@
 #include <string>
 
 #include "objcache/config.h"
+#include "support/env_guard.h"
 #include "support/temp_dir.h"
 
 using namespace objcache;
@@ -49,30 +50,7 @@ metadata_ttl = "5m"                 # 0 = never revalidate (immutable)
 prefetch = "directory"              # "none" | "file" | "directory"
 )";
 
-class EnvGuard {
- public:
-  EnvGuard(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value == nullptr) {
-      ::unsetenv(name);
-    } else {
-      ::setenv(name, value, 1);
-    }
-  }
-  ~EnvGuard() {
-    if (old_) {
-      ::setenv(name_.c_str(), old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_.c_str());
-    }
-  }
-  EnvGuard(const EnvGuard&) = delete;
-  EnvGuard& operator=(const EnvGuard&) = delete;
-
- private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
+using objcache::test::EnvGuard;
 
 Config parse_ok(const std::string& text) {
   auto r = parse_config(text, kFile);

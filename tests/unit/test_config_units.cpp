@@ -13,6 +13,7 @@
 
 #include "config/units.h"
 #include "objcache/config.h"
+#include "support/env_guard.h"
 #include "support/temp_dir.h"
 
 using namespace objcache;
@@ -21,31 +22,7 @@ using objcache::test::TempDir;
 
 namespace {
 
-// Sets (or with nullptr unsets) an environment variable for one scope.
-class EnvGuard {
- public:
-  EnvGuard(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value == nullptr) {
-      ::unsetenv(name);
-    } else {
-      ::setenv(name, value, 1);
-    }
-  }
-  ~EnvGuard() {
-    if (old_) {
-      ::setenv(name_.c_str(), old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_.c_str());
-    }
-  }
-  EnvGuard(const EnvGuard&) = delete;
-  EnvGuard& operator=(const EnvGuard&) = delete;
-
- private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
+using objcache::test::EnvGuard;
 
 std::string size_error(const std::string& text) {
   auto r = parse_size(text);
