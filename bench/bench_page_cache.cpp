@@ -221,12 +221,7 @@ int main(int argc, char** argv) {
     ::close(fd);
   }
   pc->reset();
-  SpillOptions so;
-  so.dir = cfg.spill_dir;
-  so.cache_name = cfg.name;
-  so.capacity = cfg.spill_size;
-  so.page_size = cfg.page_size;
-  auto tier = SpillStore::open(so);
+  auto tier = SpillStore::open(SpillOptions::from(cfg));
   if (!tier) {
     std::fprintf(stderr, "bench: %s\n", tier.error().describe().c_str());
     return 1;

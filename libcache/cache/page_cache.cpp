@@ -152,12 +152,7 @@ Result<std::unique_ptr<PageCache>> PageCache::open(const CacheConfig& cfg, const
     impl->index = std::make_unique<shm::Index>(impl->seg->index(), g.index_shards, g.shard_entries);
     impl->claims = std::make_unique<shm::ClaimTable>(*impl->seg, opts.fill_deadline);
     if (!cfg.spill_dir.empty()) {
-      SpillOptions so;
-      so.dir = cfg.spill_dir;
-      so.cache_name = cfg.name;
-      so.capacity = cfg.spill_size;
-      so.page_size = cfg.page_size;
-      auto spill = SpillStore::open(so);
+      auto spill = SpillStore::open(SpillOptions::from(cfg));
       if (spill) {
         impl->spill = std::move(*spill);
         SpillStore* sp = impl->spill.get();

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "objcache/config.h"
 #include "objcache/result.h"
 
 namespace objcache {
@@ -41,6 +42,16 @@ struct SpillOptions {
   std::uint64_t capacity = 0;             // bytes of block log (rounded down to 4 KiB), <= 16 TiB
   std::uint64_t page_size = 0;            // bytes, largest block; <= 64 MiB
   std::size_t max_queue_bytes = 64u << 20;  // bytes of data waiting to be written; default 64 MiB
+
+  // The spill tier of a [cache] section (spill_dir, name, spill_size, page_size).
+  static SpillOptions from(const CacheConfig& cache) {
+    SpillOptions o;
+    o.dir = cache.spill_dir;
+    o.cache_name = cache.name;
+    o.capacity = cache.spill_size;
+    o.page_size = cache.page_size;
+    return o;
+  }
 };
 
 struct SpillStats {
