@@ -3,7 +3,8 @@
 // DIR* or FILE* ours?" for the entry points, and runs the calls that are ours
 // under the re-entry guard with errno discipline. Owns the fd table. Must
 // not: call the library for anything that is not ours, allocate, lock or
-// make a system call on the pass-through path.
+// make a system call on the pass-through path of absolute paths and fds
+// (a relative path, or one with "..", is resolved against the cwd).
 #pragma once
 
 #include <dirent.h>
@@ -37,6 +38,10 @@ bool dir_is_ours_slow(const DIR* dir) noexcept;
 bool stream_is_ours_slow(FILE* stream) noexcept;
 bool mapping_is_ours_slow(const void* addr, size_t len) noexcept;
 bool cwd_is_ours_slow() noexcept;
+
+// The registry of shim-owned DIR streams (dir_is_ours).
+bool register_dir(const DIR* dir) noexcept;
+bool unregister_dir(const DIR* dir) noexcept;
 
 // ---- "is it ours?" ------------------------------------------------------------
 // relaxed loads throughout: these are hints about state that the calling

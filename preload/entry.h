@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "dispatch.h"
+#include "handlers.h"
 #include "guard.h"
 #include "real.h"
 #include "varargs.h"

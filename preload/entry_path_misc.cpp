@@ -95,13 +95,15 @@ OBJCACHE_ENTRY ssize_t flistxattr(int fd, char* list, size_t size) noexcept {
   return dispatch::serve<Sym::flistxattr>(fd, list, size);
 }
 
+// chdir and fchdir come to the shim whenever mounts are configured: it keeps
+// the current directory it resolves relative paths against.
 OBJCACHE_ENTRY int chdir(const char* path) noexcept {
-  if (pass_path(path)) return real::fn<Sym::chdir>()(path);
+  if (in_shim() || !dispatch::fork_needs_work()) return real::fn<Sym::chdir>()(path);
   return dispatch::serve<Sym::chdir>(path);
 }
 
 OBJCACHE_ENTRY int fchdir(int fd) noexcept {
-  if (pass_fd(fd)) return real::fn<Sym::fchdir>()(fd);
+  if (in_shim() || !dispatch::fork_needs_work()) return real::fn<Sym::fchdir>()(fd);
   return dispatch::serve<Sym::fchdir>(fd);
 }
 

@@ -55,22 +55,12 @@ OpenFile* FdTable::remove(int fd) noexcept {
 }
 
 bool FdTable::any_in_range(unsigned first, unsigned last) const noexcept {
-  if (!any() || first > last) return false;
-  if (first > static_cast<unsigned>(INT_MAX)) return false;
-  if (last > static_cast<unsigned>(INT_MAX)) last = static_cast<unsigned>(INT_MAX);
-  for (unsigned hi = first >> kChunkBits; hi <= (last >> kChunkBits); ++hi) {
-    Chunk* c = chunks_[hi].load(std::memory_order_acquire);
-    if (c == nullptr) continue;
-    const unsigned lo_fd = hi == (first >> kChunkBits) ? (first & (kChunkSlots - 1)) : 0;
-    const unsigned hi_fd =
-        hi == (last >> kChunkBits) ? (last & (kChunkSlots - 1)) : kChunkSlots - 1;
-    for (unsigned i = lo_fd; i <= hi_fd; ++i) {
-      if (std::atomic_ref<OpenFile*>(c->slot[i]).load(std::memory_order_acquire) != nullptr) {
-        return true;
-      }
-    }
-  }
-  return false;
+  bool found = false;
+  for_each_in_range(first, last, [&](int, OpenFile*) {
+    found = true;
+    return false;
+  });
+  return found;
 }
 
 }  // namespace objcache::preload

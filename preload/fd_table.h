@@ -64,6 +64,25 @@ class FdTable {
   // unsigned bounds, last may be ~0U).
   bool any_in_range(unsigned first, unsigned last) const noexcept;
 
+  // Calls fn(fd, file) for each registered fd in [first, last], in order;
+  // stops early when fn returns false. Entries added or removed meanwhile
+  // may or may not be seen.
+  template <typename F>
+  void for_each_in_range(unsigned first, unsigned last, F&& fn) const noexcept {
+    if (!any() || first > last || first > static_cast<unsigned>(INT_MAX)) return;
+    if (last > static_cast<unsigned>(INT_MAX)) last = static_cast<unsigned>(INT_MAX);
+    for (unsigned hi = first >> kChunkBits; hi <= (last >> kChunkBits); ++hi) {
+      Chunk* c = chunks_[hi].load(std::memory_order_acquire);
+      if (c == nullptr) continue;
+      const unsigned lo_i = hi == (first >> kChunkBits) ? (first & (kChunkSlots - 1)) : 0;
+      const unsigned hi_i = hi == (last >> kChunkBits) ? (last & (kChunkSlots - 1)) : kChunkSlots - 1;
+      for (unsigned i = lo_i; i <= hi_i; ++i) {
+        OpenFile* f = std::atomic_ref<OpenFile*>(c->slot[i]).load(std::memory_order_acquire);
+        if (f != nullptr && !fn(static_cast<int>((hi << kChunkBits) | i), f)) return;
+      }
+    }
+  }
+
   // Registers `file` at fd. Fails (false) if fd < 0, the slot is taken, or
   // the chunk cannot be mapped; the table is then unchanged.
   [[nodiscard]] bool insert(int fd, OpenFile* file) noexcept;

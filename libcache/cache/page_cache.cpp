@@ -51,7 +51,12 @@ struct PageCache::Impl {
   std::unique_ptr<shm::ClaimTable> claims;
   std::unique_ptr<SpillStore> spill;
 
-  void count(Counter c, std::uint64_t n, int mount) { stats->add(c, n, mount); }
+  void count(Counter c, std::uint64_t n, int mount) {
+    // Metadata pages are counted by their fillers (count_remote), which
+    // know how many requests a listing took.
+    if (mount == PageRef::kMetadata) return;
+    stats->add(c, n, mount);
+  }
 
   // Runs fn(header, data) on the RAM copy of the page while it is pinned.
   // Returns false on a miss. No lock, no system call.
@@ -293,6 +298,7 @@ void PageCache::pin(const ObjectId& id, std::uint32_t page) { impl_->set_pinned(
 void PageCache::unpin(const ObjectId& id, std::uint32_t page) { impl_->set_pinned(id, page, false); }
 
 void PageCache::count_remote(std::uint64_t bytes, int mount) {
+  if (mount == PageRef::kMetadata) mount = -1;
   impl_->count(Counter::RemoteRequests, 1, mount);
   impl_->count(Counter::RemoteBytes, bytes, mount);
 }

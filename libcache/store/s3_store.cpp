@@ -17,6 +17,7 @@
 #include "store/s3_xml.h"
 #include "store/sigv4.h"
 #include "util/log.h"
+#include "util/process.h"
 
 namespace objcache {
 namespace {
@@ -274,9 +275,12 @@ class S3Store final : public ObjectStore {
   }
 
   // The HTTP client of this process. A forked child must not touch the
-  // parent's (its thread does not exist there): it builds its own.
+  // parent's (its thread does not exist there): it builds its own. The pid
+  // is proc::self(), which a fork child updates and a vfork child does not:
+  // a vfork child shares the parent's memory and threads, so it uses the
+  // parent's client (the shim materialises files there before exec).
   HttpClient* client() {
-    pid_t pid = ::getpid();
+    pid_t pid = proc::self();
     // acquire: pairs with the release below so client_ is seen complete.
     if (client_pid_.load(std::memory_order_acquire) == pid) return client_.get();
     std::lock_guard<std::mutex> g(client_mu_);

@@ -35,6 +35,11 @@ struct PageRef {
   std::uint32_t page = 0;
   std::uint32_t length = 0;  // the page's full length (short for an object's last page)
   int mount = -1;            // index of the mount, for per-mount stats (-1: none)
+
+  // mount value of a page holding metadata (listings, stat records): reads
+  // of it count nothing (the hit ratio is about data); its filler reports
+  // its requests with count_remote(bytes, kMetadata), in the totals only.
+  static constexpr int kMetadata = -2;
 };
 
 enum class Tier { Ram, Spill, Remote };

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: Apache-2.0
+// Vfs: the mounts as a read-only file tree. Paths map to keys (MountTable);
+// stat and directory listings come from a metadata cache kept in the page
+// cache's shared memory (so every process of a cache shares them, and two
+// processes missing the same listing make one LIST); file bytes come from
+// the page cache, filled by ranged GETs pinned to the ETag seen at open.
+// Directories are synthesized from key prefixes. Thread-safe; a forked
+// child builds its own fetchers on first use. Nothing here throws.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "objcache/config.h"
+#include "objcache/mount_table.h"
+#include "objcache/page_cache.h"
+#include "objcache/result.h"
+
+namespace objcache {
+
+enum class NodeKind : std::uint8_t { File, Directory };
+
+// What stat says of a file or directory under a mount.
+struct Node {
+  NodeKind kind = NodeKind::File;
+  int mount = -1;
+  std::string key;          // object key; for a directory its prefix ("" or ends with '/')
+  std::uint64_t size = 0;   // bytes (0 for a directory)
+  std::int64_t mtime = 0;   // seconds since the epoch (Last-Modified; 0 for a directory)
+  std::string etag;         // the version reads are pinned to (files)
+  std::uint64_t ino = 0;    // stable per (mount, key), never 0
+  std::uint64_t dev = 0;    // constant per mount
+
+  bool is_dir() const { return kind == NodeKind::Directory; }
+};
+
+// One name in a directory.
+struct DirEntry {
+  std::string name;
+  NodeKind kind = NodeKind::File;
+  std::uint64_t size = 0;
+  std::int64_t mtime = 0;
+  std::string etag;
+  std::uint64_t ino = 0;
+};
+
+// A directory's entries, sorted by name (bytewise). Immutable once made.
+using Listing = std::vector<DirEntry>;
+
+class Vfs {
+ public:
+  // Attaches (or creates) the cache cfg.cache names. Stores are made per
+  // mount on first use.
+  static Result<std::unique_ptr<Vfs>> open(const Config& cfg, const PageCacheOptions& opts = {});
+  ~Vfs();
+  Vfs(const Vfs&) = delete;
+  Vfs& operator=(const Vfs&) = delete;
+
+  const MountTable& mounts() const;
+  PageCache& cache();
+
+  // The node at a resolved path. NotFound if no such key or prefix.
+  Result<Node> stat(const Resolved& where);
+  // The entries of a directory node (NotFound / InvalidArgument for a file).
+  Result<std::shared_ptr<const Listing>> list(const Node& dir);
+  // Copies bytes [offset, offset + out.size()) of a file node into out;
+  // fewer only at the end of the file. Waits for the fetch on a miss.
+  Result<std::size_t> read(const Node& file, std::uint64_t offset, std::span<std::byte> out);
+
+  // The inode number and device of (mount, key), as stat reports them.
+  static std::uint64_t ino_of(int mount, std::string_view key);
+  static std::uint64_t dev_of(int mount);
+
+  struct Impl;
+
+ private:
+  explicit Vfs(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace objcache

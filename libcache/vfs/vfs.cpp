@@ -1,0 +1,457 @@
+// SPDX-License-Identifier: Apache-2.0
+// Vfs: stat, list and read over the mounts. Metadata lives in the page cache
+// as pages of reserved ids (see metadata_id), so it is shared node-wide,
+// filled once node-wide, and expires by epoch: a record's id includes
+// floor(now / metadata_ttl), so after the TTL every process asks for a new
+// id, the first one revalidates and the old records age out with CLOCK.
+#include "objcache/vfs.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <random>
+
+#include "objcache/object_store.h"
+#include "util/checksum.h"
+#include "util/log.h"
+#include "vfs/meta_codec.h"
+
+namespace objcache {
+
+namespace {
+
+// Keys that no S3 key can equal (S3 keys are UTF-8 without NUL... but may
+// contain \x01; the tag byte plus the NUL separator ObjectId::of adds make
+// a collision with a real key's id require an xxh3-128 collision anyway).
+std::string metadata_key(char kind, std::string_view key) {
+  std::string s;
+  s.reserve(key.size() + 4);
+  s.push_back('\0');
+  s.push_back(kind);
+  s.push_back('\0');
+  s.append(key);
+  return s;
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string parent_prefix(std::string_view key) {
+  auto slash = key.rfind('/');
+  return slash == std::string_view::npos ? std::string() : std::string(key.substr(0, slash + 1));
+}
+
+// Every live Vfs, so fork can hold their locks (pthread_atfork).
+std::mutex g_live_mu;
+std::vector<Vfs::Impl*> g_live;
+
+}  // namespace
+
+struct Vfs::Impl {
+  Config cfg;
+  MountTable table;
+  std::unique_ptr<PageCache> cache;
+
+  std::mutex stores_mu;  // creating stores
+  std::vector<std::unique_ptr<ObjectStore>> stores;  // by mount; made on first use
+
+  // This process's decoded listings by (mount, prefix, epoch): within an
+  // epoch a listing is fresh, so a hit needs no trip to shared memory.
+  std::mutex memo_mu;
+  std::map<std::string, std::shared_ptr<const Listing>> memo;
+  std::size_t memo_entries = 0;
+  static constexpr std::size_t kMemoMaxEntries = 200000;
+
+  Impl(const Config& c, std::unique_ptr<PageCache> pc)
+      : cfg(c), table(c.mounts), cache(std::move(pc)), stores(c.mounts.size()) {}
+
+  const MountConfig& mount(int m) const { return cfg.mounts[static_cast<std::size_t>(m)]; }
+
+  std::string epoch(int m) const {
+    auto ttl = mount(m).metadata_ttl.count();
+    if (ttl <= 0) return "e0";
+    return "e" + std::to_string(now_ms() / ttl);
+  }
+
+  Result<ObjectStore*> store(int m) {
+    std::lock_guard<std::mutex> g(stores_mu);
+    auto& s = stores[static_cast<std::size_t>(m)];
+    if (!s) {
+      auto made = create_s3_store(mount(m).store, mount(m).source.bucket);
+      if (!made) return made.error();
+      s = std::move(*made);
+    }
+    return s.get();
+  }
+
+  ObjectId meta_id(int m, char kind, std::string_view key, std::string_view version) const {
+    return ObjectId::of(mount(m).source.bucket, metadata_key(kind, key), version);
+  }
+
+  // ---- listings -------------------------------------------------------------
+
+  std::shared_ptr<const Listing> memo_get(const std::string& k) {
+    std::lock_guard<std::mutex> g(memo_mu);
+    auto it = memo.find(k);
+    return it == memo.end() ? nullptr : it->second;
+  }
+
+  void memo_put(const std::string& k, std::shared_ptr<const Listing> l) {
+    std::lock_guard<std::mutex> g(memo_mu);
+    if (memo_entries + l->size() > kMemoMaxEntries) {
+      memo.clear();
+      memo_entries = 0;
+    }
+    memo_entries += l->size();
+    memo[k] = std::move(l);
+  }
+
+  Result<Listing> fetch_listing(int m, const std::string& prefix) {
+    auto st = store(m);
+    if (!st) return st.error();
+    std::vector<ObjectInfo> objects;
+    std::vector<std::string> prefixes;
+    ListRequest req;
+    req.prefix = prefix;
+    req.delimiter = "/";
+    for (;;) {
+      auto page = (*st)->list(req);
+      cache->count_remote(0, PageRef::kMetadata);
+      if (!page) return page.error();
+      for (auto& o : page->objects) objects.push_back(std::move(o));
+      for (auto& p : page->common_prefixes) prefixes.push_back(std::move(p));
+      if (!page->truncated || page->next_continuation_token.empty()) break;
+      req.continuation_token = page->next_continuation_token;
+    }
+    return vfs::make_listing(m, prefix, std::move(objects), prefixes);
+  }
+
+  // The listing of prefix from shared memory, filling it (one LIST node-wide)
+  // if fill is set; NotFound if it is not cached and fill is not set.
+  Result<std::shared_ptr<const Listing>> listing(int m, const std::string& prefix, bool fill) {
+    const std::string version = epoch(m);
+    const std::string memo_key = std::to_string(m) + '\0' + prefix + '\0' + version;
+    if (auto hit = memo_get(memo_key)) return hit;
+
+    const ObjectId rec_id = meta_id(m, 'R', prefix, version);
+    const std::uint64_t ps = cache->page_size();
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      std::byte rec_bytes[vfs::kListingRecordSize];
+      PageRef rec_ref{rec_id, 0, vfs::kListingRecordSize, PageRef::kMetadata};
+      std::shared_ptr<const Listing> built;  // set when this process did the LIST
+      Result<PageRead> got = make_error(Status::NotFound, "listing not cached");
+      if (fill) {
+        got = cache->read(rec_ref, 0, rec_bytes, [&](std::span<std::byte> dst) -> Result<std::size_t> {
+          auto l = fetch_listing(m, prefix);
+          if (!l) return l.error();
+          auto shared = std::make_shared<const Listing>(std::move(*l));
+          std::vector<std::byte> blob = vfs::encode_listing(*shared);
+          vfs::ListingRecord rec{blob.size(), std::random_device{}() | 1ull | (static_cast<std::uint64_t>(::getpid()) << 32)};
+          const ObjectId blob_id = meta_id(m, 'L', prefix, version + ':' + std::to_string(rec.nonce));
+          // The blob's pages go in before the record that names them.
+          for (std::uint64_t off = 0, page = 0; off < blob.size(); off += ps, ++page) {
+            auto len = static_cast<std::uint32_t>(std::min<std::uint64_t>(ps, blob.size() - off));
+            std::byte one[1];
+            (void)cache->read(PageRef{blob_id, static_cast<std::uint32_t>(page), len, PageRef::kMetadata}, 0, one,
+                              [&](std::span<std::byte> d) -> Result<std::size_t> {
+                                std::memcpy(d.data(), blob.data() + off, len);
+                                return std::size_t{len};
+                              });
+          }
+          vfs::encode_listing_record(rec, dst);
+          built = shared;
+          return dst.size();
+        });
+      } else {
+        got = cache->lookup(rec_ref, 0, rec_bytes);
+      }
+      if (!got) return got.error();
+      if (built) {
+        memo_put(memo_key, built);
+        return built;
+      }
+      auto rec = vfs::decode_listing_record(rec_bytes);
+      if (!rec) {
+        cache->evict(rec_id, 0);
+        continue;
+      }
+      auto blob = read_blob(m, prefix, version, *rec);
+      if (!blob) {
+        // The blob's pages were evicted (or are damaged): forget the record
+        // and list again.
+        cache->evict(rec_id, 0);
+        if (!fill) return make_error(Status::NotFound, "listing evicted");
+        continue;
+      }
+      auto shared = std::make_shared<const Listing>(std::move(*blob));
+      memo_put(memo_key, shared);
+      return shared;
+    }
+    // The cache cannot hold it (full with eviction "none"): list directly.
+    auto l = fetch_listing(m, prefix);
+    if (!l) return l.error();
+    auto shared = std::make_shared<const Listing>(std::move(*l));
+    memo_put(memo_key, shared);
+    return shared;
+  }
+
+  Result<Listing> read_blob(int m, const std::string& prefix, const std::string& version,
+                            const vfs::ListingRecord& rec) {
+    const ObjectId blob_id = meta_id(m, 'L', prefix, version + ':' + std::to_string(rec.nonce));
+    const std::uint64_t ps = cache->page_size();
+    std::vector<std::byte> blob(rec.length);
+    for (std::uint64_t off = 0, page = 0; off < rec.length; off += ps, ++page) {
+      auto len = static_cast<std::uint32_t>(std::min<std::uint64_t>(ps, rec.length - off));
+      auto got = cache->read(PageRef{blob_id, static_cast<std::uint32_t>(page), len, PageRef::kMetadata}, 0,
+                             std::span(blob).subspan(off, len),
+                             [](std::span<std::byte>) -> Result<std::size_t> {
+                               return make_error(Status::NotFound, "listing page evicted");
+                             });
+      if (!got) return got.error();
+      if (got->bytes != len) return make_error(Status::IoError, "listing page short");
+    }
+    return vfs::decode_listing(blob);
+  }
+
+  // ---- stat records ----------------------------------------------------------
+
+  Result<vfs::StatRecord> head_record(int m, const std::string& key) {
+    const std::string version = epoch(m);
+    std::byte bytes[vfs::kStatRecordSize];
+    PageRef ref{meta_id(m, 'S', key, version), 0, vfs::kStatRecordSize, PageRef::kMetadata};
+    auto got = cache->read(ref, 0, bytes, [&](std::span<std::byte> dst) -> Result<std::size_t> {
+      auto st = store(m);
+      if (!st) return st.error();
+      vfs::StatRecord rec;
+      auto info = (*st)->head(key);
+      cache->count_remote(0, PageRef::kMetadata);
+      if (info) {
+        rec.kind = vfs::RecordKind::File;
+        rec.size = info->size;
+        rec.mtime = info->mtime;
+        rec.etag = info->etag;
+        if (rec.etag.size() > vfs::kMaxEtag) return make_error(Status::Unsupported, "ETag too long");
+      } else if (info.status() == Status::NotFound) {
+        // No object: a directory if any key lies below key + '/'.
+        ListRequest req;
+        req.prefix = key + '/';
+        req.delimiter = "/";
+        req.max_keys = 1;
+        auto page = (*st)->list(req);
+        cache->count_remote(0, PageRef::kMetadata);
+        if (!page) return page.error();
+        bool any = !page->objects.empty() || !page->common_prefixes.empty();
+        rec.kind = any ? vfs::RecordKind::Directory : vfs::RecordKind::Missing;
+      } else {
+        return info.error();
+      }
+      auto enc = vfs::encode_stat_record(rec, dst);
+      if (!enc) return enc.error();
+      return dst.size();
+    });
+    if (!got) return got.error();
+    auto rec = vfs::decode_stat_record(bytes);
+    if (!rec) cache->evict(ref.id, 0);
+    return rec;
+  }
+
+  Node dir_node(int m, std::string prefix) const {
+    Node n;
+    n.kind = NodeKind::Directory;
+    n.mount = m;
+    n.ino = ino_of(m, prefix);
+    n.dev = dev_of(m);
+    n.key = std::move(prefix);
+    return n;
+  }
+};
+
+// ---- fork: hold every Vfs lock across it, so the child finds them free -----
+
+namespace {
+
+void before_fork() {
+  g_live_mu.lock();
+  for (Vfs::Impl* v : g_live) {
+    v->stores_mu.lock();
+    v->memo_mu.lock();
+  }
+}
+
+void after_fork() {
+  for (Vfs::Impl* v : g_live) {
+    v->memo_mu.unlock();
+    v->stores_mu.unlock();
+  }
+  g_live_mu.unlock();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Vfs>> Vfs::open(const Config& cfg, const PageCacheOptions& opts) {
+  try {
+    auto pc = PageCache::open(cfg.cache, opts);
+    if (!pc) return pc.error();
+    auto impl = std::make_unique<Impl>(cfg, std::move(*pc));
+    static std::once_flag once;
+    std::call_once(once, [] { pthread_atfork(before_fork, after_fork, after_fork); });
+    {
+      std::lock_guard<std::mutex> g(g_live_mu);
+      g_live.push_back(impl.get());
+    }
+    return std::unique_ptr<Vfs>(new Vfs(std::move(impl)));
+  } catch (const std::exception& e) {
+    return make_error(Status::IoError, std::string("vfs: ") + e.what());
+  }
+}
+
+Vfs::Vfs(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Vfs::~Vfs() {
+  std::lock_guard<std::mutex> g(g_live_mu);
+  std::erase(g_live, impl_.get());
+}
+
+const MountTable& Vfs::mounts() const { return impl_->table; }
+PageCache& Vfs::cache() { return *impl_->cache; }
+
+std::uint64_t Vfs::ino_of(int mount, std::string_view key) {
+  std::uint64_t h = checksum64(key.data(), key.size(), static_cast<std::uint64_t>(mount) + 0x6f6263);
+  h &= (1ull << 62) - 1;  // positive in every signed view
+  return h == 0 ? 1 : h;
+}
+
+std::uint64_t Vfs::dev_of(int mount) {
+  // An unnamed-device style number (major 0), distinct per mount.
+  return 0x0bc00000ull + static_cast<std::uint64_t>(mount);
+}
+
+Result<Node> Vfs::stat(const Resolved& where) {
+  try {
+    Impl& v = *impl_;
+    if (!where.ours() || where.mount >= static_cast<int>(v.cfg.mounts.size())) {
+      return make_error(Status::InvalidArgument, "not under a mount");
+    }
+    const int m = where.mount;
+    if (where.is_root) return v.dir_node(m, where.key);
+    std::string key = where.key;
+    while (!key.empty() && key.back() == '/') key.pop_back();
+    const std::string parent = parent_prefix(key);
+    const std::string name = key.substr(parent.size());
+
+    // A listing of the parent already in the cache answers, positive or
+    // negative, with no request.
+    auto l = v.listing(m, parent, /*fill=*/false);
+    if (l) {
+      const Listing& entries = **l;
+      auto it = std::lower_bound(entries.begin(), entries.end(), name,
+                                 [](const DirEntry& e, const std::string& n) { return e.name < n; });
+      if (it == entries.end() || it->name != name) {
+        return make_error(Status::NotFound, "no such key: " + key);
+      }
+      if (it->kind == NodeKind::Directory) return v.dir_node(m, key + '/');
+      if (!it->etag.empty()) {
+        Node n;
+        n.kind = NodeKind::File;
+        n.mount = m;
+        n.key = key;
+        n.size = it->size;
+        n.mtime = it->mtime;
+        n.etag = it->etag;
+        n.ino = it->ino;
+        n.dev = dev_of(m);
+        return n;
+      }
+    }
+    auto rec = v.head_record(m, key);
+    if (!rec) return rec.error();
+    switch (rec->kind) {
+      case vfs::RecordKind::Missing:
+        return make_error(Status::NotFound, "no such key: " + key);
+      case vfs::RecordKind::Directory:
+        return v.dir_node(m, key + '/');
+      case vfs::RecordKind::File:
+        break;
+    }
+    Node n;
+    n.kind = NodeKind::File;
+    n.mount = m;
+    n.size = rec->size;
+    n.mtime = rec->mtime;
+    n.etag = std::move(rec->etag);
+    n.ino = ino_of(m, key);
+    n.dev = dev_of(m);
+    n.key = std::move(key);
+    return n;
+  } catch (const std::exception& e) {
+    return make_error(Status::IoError, std::string("stat: ") + e.what());
+  }
+}
+
+Result<std::shared_ptr<const Listing>> Vfs::list(const Node& dir) {
+  try {
+    if (!dir.is_dir()) return make_error(Status::InvalidArgument, "not a directory: " + dir.key);
+    return impl_->listing(dir.mount, dir.key, /*fill=*/true);
+  } catch (const std::exception& e) {
+    return make_error(Status::IoError, std::string("list: ") + e.what());
+  }
+}
+
+Result<std::size_t> Vfs::read(const Node& file, std::uint64_t offset, std::span<std::byte> out) {
+  try {
+    Impl& v = *impl_;
+    if (file.is_dir()) return make_error(Status::InvalidArgument, "is a directory: " + file.key);
+    if (offset >= file.size || out.empty()) return std::size_t{0};
+    const MountConfig& mc = v.mount(file.mount);
+    const std::uint64_t ps = v.cache->page_size();
+    const ObjectId id = ObjectId::of(mc.source.bucket, file.key, file.etag);
+    const std::uint64_t end = std::min<std::uint64_t>(file.size, offset + out.size());
+    std::size_t done = 0;
+    for (std::uint64_t pos = offset; pos < end;) {
+      const std::uint64_t page = pos / ps;
+      const std::uint64_t page_start = page * ps;
+      const auto length = static_cast<std::uint32_t>(std::min<std::uint64_t>(ps, file.size - page_start));
+      const auto in_page = static_cast<std::uint32_t>(pos - page_start);
+      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(end - pos, length - in_page));
+      PageRef ref{id, static_cast<std::uint32_t>(page), length, file.mount};
+      auto got = v.cache->read(ref, in_page, out.subspan(done, want),
+                               [&](std::span<std::byte> dst) -> Result<std::size_t> {
+                                 auto st = v.store(file.mount);
+                                 if (!st) return st.error();
+                                 GetRequest req;
+                                 req.key = file.key;
+                                 req.offset = page_start;
+                                 req.length = length;
+                                 req.if_match = file.etag;
+                                 auto r = (*st)->get(req, dst);
+                                 if (!r) return r.error();
+                                 if (r->bytes != length) {
+                                   return make_error(Status::PreconditionFailed,
+                                                     "object changed size: " + file.key);
+                                 }
+                                 return std::size_t{length};
+                               });
+      if (!got) {
+        if (done > 0) return done;  // what was read before the error
+        return got.error();
+      }
+      if (got->bytes == 0) break;
+      done += got->bytes;
+      pos += got->bytes;
+    }
+    return done;
+  } catch (const std::exception& e) {
+    return make_error(Status::IoError, std::string("read: ") + e.what());
+  }
+}
+
+}  // namespace objcache

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "library.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+
+#include "dispatch.h"
+#include "objcache/config.h"
+#include "vfile.h"
+
+namespace objcache::preload::lib {
+
+namespace {
+
+// Written once by load() before g_mounts_active turns on, never freed (a
+// thread may still be reading it while the process exits).
+Config* g_config = nullptr;
+MountTable* g_table = nullptr;
+
+std::mutex g_vfs_mu;
+std::atomic<Vfs*> g_vfs{nullptr};
+int g_vfs_error = 0;  // errno of a failed attach; guarded by g_vfs_mu
+
+// The kernel's cwd when it is not inside a mount ("" when unknown), and the
+// virtual one. Replaced on chdir, never freed: readers on other threads may
+// hold the old one (a few bytes per chdir).
+std::atomic<const std::string*> g_real_cwd{nullptr};
+std::atomic<const std::string*> g_virtual_cwd{nullptr};
+
+std::atomic<int> g_file_template{-1};
+std::atomic<int> g_dir_template{-1};
+
+void say(const std::string& msg) {
+  std::string line = "objcache: " + msg + "\n";
+  ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
+  (void)n;
+}
+
+void refresh_real_cwd() {
+  char buf[PATH_MAX];
+  const char* got = ::getcwd(buf, sizeof buf);
+  g_real_cwd.store(new std::string(got != nullptr ? got : ""), std::memory_order_release);
+}
+
+int open_template(bool directory) {
+  if (!directory) return ::open("/dev/null", O_PATH | O_CLOEXEC);
+  // An empty directory only we can write to (none can: 0500), so a lookup
+  // relative to a placeholder finds nothing.
+  std::string path = "/dev/shm/objcache-" + std::to_string(::getuid()) + "-empty";
+  (void)::mkdir(path.c_str(), 0500);
+  int fd = ::open(path.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st {};
+  if (fd >= 0 && (::fstat(fd, &st) != 0 || st.st_uid != ::getuid() || !S_ISDIR(st.st_mode))) {
+    ::close(fd);
+    fd = -1;
+  }
+  if (fd < 0) fd = ::open("/proc/self/fdinfo", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  return fd;
+}
+
+int template_fd(bool directory) {
+  std::atomic<int>& slot = directory ? g_dir_template : g_file_template;
+  int fd = slot.load(std::memory_order_acquire);
+  if (fd >= 0) return fd;
+  int made = open_template(directory);
+  if (made < 0) return -1;
+  int expected = -1;
+  if (slot.compare_exchange_strong(expected, made, std::memory_order_acq_rel)) return made;
+  ::close(made);
+  return expected;
+}
+
+}  // namespace
+
+void load() noexcept {
+  ReentryGuard guard;
+  ErrnoScope keep_errno;
+  try {
+    auto path = find_config_path();
+    if (!path) return;
+    auto cfg = load_config(*path);
+    if (!cfg) {
+      say(cfg.error().describe() + " (passing every path through)");
+      return;
+    }
+    if (cfg->mounts.empty()) return;
+    g_config = new Config(std::move(*cfg));
+    g_table = new MountTable(g_config->mounts);
+    refresh_real_cwd();
+    dispatch::g_mounts_active.store(true, std::memory_order_release);
+  } catch (...) {
+    say("cannot load the configuration (passing every path through)");
+  }
+}
+
+const MountTable& mounts() noexcept {
+  static const MountTable empty{std::vector<MountConfig>{}};
+  return g_table != nullptr ? *g_table : empty;
+}
+
+Vfs* vfs(int* error) noexcept {
+  Vfs* v = g_vfs.load(std::memory_order_acquire);
+  if (v != nullptr) return v;
+  std::lock_guard<std::mutex> g(g_vfs_mu);
+  v = g_vfs.load(std::memory_order_relaxed);
+  if (v != nullptr) return v;
+  if (g_config == nullptr) {
+    *error = ENOENT;
+    return nullptr;
+  }
+  if (g_vfs_error != 0) {
+    *error = g_vfs_error;
+    return nullptr;
+  }
+  PageCacheOptions opts;
+  if (const char* d = std::getenv("OBJCACHE_SHM_DIR"); d != nullptr) opts.shm_dir = d;
+  auto made = Vfs::open(*g_config, opts);
+  if (!made) {
+    say("cannot open the cache: " + made.error().describe());
+    g_vfs_error = to_errno(made.status());
+    if (g_vfs_error == 0 || g_vfs_error == ENOENT) g_vfs_error = EIO;
+    *error = g_vfs_error;
+    return nullptr;
+  }
+  v = made->release();
+  g_vfs.store(v, std::memory_order_release);
+  return v;
+}
+
+Target resolve(const char* path) noexcept {
+  Target t;
+  try {
+    if (path == nullptr) return t;
+    if (path[0] == '/') {
+      t.where = mounts().resolve(path);
+    } else if (const std::string* vc = g_virtual_cwd.load(std::memory_order_acquire); vc != nullptr) {
+      t.where = mounts().resolve(path, *vc);
+    } else if (const std::string* rc = g_real_cwd.load(std::memory_order_acquire); rc != nullptr) {
+      t.where = mounts().resolve(path, *rc);
+    }
+  } catch (...) {
+    t.where = Resolved{};
+  }
+  return t;
+}
+
+Target resolve_at(int dirfd, const char* path) noexcept {
+  if (path == nullptr || path[0] == '/' || dirfd == AT_FDCWD) return resolve(path);
+  Target t;
+  FileRef dir = FileRef::acquire(dirfd);
+  if (!dir) return t;
+  if (!dir->node.is_dir()) {
+    t.bad_dirfd = true;
+    return t;
+  }
+  try {
+    t.where = mounts().resolve_at(dir->node.mount, dir->node.key, path);
+  } catch (...) {
+    t.where = Resolved{};
+  }
+  return t;
+}
+
+std::string virtual_cwd() noexcept {
+  const std::string* vc = g_virtual_cwd.load(std::memory_order_acquire);
+  try {
+    return vc != nullptr ? *vc : std::string();
+  } catch (...) {
+    return {};
+  }
+}
+
+bool has_virtual_cwd() noexcept { return g_virtual_cwd.load(std::memory_order_relaxed) != nullptr; }
+
+void set_virtual_cwd(std::string path) noexcept {
+  try {
+    if (path.empty()) {
+      g_virtual_cwd.store(nullptr, std::memory_order_release);
+      refresh_real_cwd();
+    } else {
+      g_virtual_cwd.store(new std::string(std::move(path)), std::memory_order_release);
+    }
+  } catch (...) {
+  }
+}
+
+int placeholder_fd(bool directory, bool cloexec) noexcept {
+  int t = template_fd(directory);
+  if (t < 0) return -1;
+  return ::fcntl(t, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+}
+
+int empty_dir_fd() noexcept { return template_fd(true); }
+
+}  // namespace objcache::preload::lib
+
+// After real.cpp's constructor (same object, unprioritised constructors run
+// in link order; init() is idempotent anyway).
+__attribute__((constructor)) static void objcache_load_config() {
+  objcache::preload::real::init();
+  objcache::preload::lib::load();
+}

@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: Apache-2.0
+// Serving path calls under a mount: open, the stat family, statfs, access,
+// readlink, realpath, xattrs and the current directory. Mounts are
+// read-only here: anything that would write answers EROFS.
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+#include "serve_common.h"
+
+namespace objcache::preload::serve {
+
+static_assert(sizeof(struct stat) == sizeof(struct stat64), "stat and stat64 must share a layout");
+static_assert(sizeof(struct statfs) == sizeof(struct statfs64), "statfs and statfs64 must share a layout");
+static_assert(sizeof(struct statvfs) == sizeof(struct statvfs64), "statvfs and statvfs64 must share a layout");
+
+int errno_of(Status s) noexcept {
+  int e = to_errno(s);
+  return e != 0 ? e : EIO;
+}
+
+Lookup lookup(const lib::Target& t) noexcept {
+  Lookup out;
+  if (t.bad_dirfd) {
+    out.error = ENOTDIR;
+    return out;
+  }
+  if (!t.where.ours()) {
+    out.error = ENOENT;
+    return out;
+  }
+  int err = 0;
+  Vfs* v = lib::vfs(&err);
+  if (v == nullptr) {
+    out.error = err;
+    return out;
+  }
+  auto n = v->stat(t.where);
+  if (!n) {
+    out.error = errno_of(n.status());
+    return out;
+  }
+  out.node = std::move(*n);
+  return out;
+}
+
+Lookup lookup_path(const char* path) noexcept {
+  if (path == nullptr) return Lookup{EFAULT, {}};
+  if (path[0] == '\0') return Lookup{ENOENT, {}};
+  return lookup(lib::resolve(path));
+}
+
+Lookup lookup_fd(int fd) noexcept {
+  FileRef f = FileRef::acquire(fd);
+  if (!f) return Lookup{EBADF, {}};
+  try {
+    return Lookup{0, f->node};
+  } catch (...) {
+    return Lookup{ENOMEM, {}};
+  }
+}
+
+Lookup lookup_at(int dirfd, const char* path, int flags) noexcept {
+  if (path == nullptr) return Lookup{EFAULT, {}};
+  if (path[0] == '\0') {
+    if ((flags & AT_EMPTY_PATH) == 0) return Lookup{ENOENT, {}};
+    return lookup_fd(dirfd);
+  }
+  return lookup(lib::resolve_at(dirfd, path));
+}
+
+void fill_stat(const Node& n, struct stat64* st) noexcept {
+  std::memset(st, 0, sizeof *st);
+  st->st_dev = n.dev;
+  st->st_ino = n.ino;
+  st->st_nlink = n.is_dir() ? 2 : 1;
+  st->st_mode = n.is_dir() ? (S_IFDIR | 0555) : (S_IFREG | 0444);
+  st->st_uid = ::getuid();
+  st->st_gid = ::getgid();
+  st->st_size = static_cast<off64_t>(n.size);
+  st->st_blksize = 4096;
+  st->st_blocks = static_cast<blkcnt64_t>((n.size + 511) / 512);
+  st->st_atim.tv_sec = n.mtime;
+  st->st_mtim.tv_sec = n.mtime;
+  st->st_ctim.tv_sec = n.mtime;
+}
+
+void fill_stat(const Node& n, struct stat* st) noexcept {
+  struct stat64 s64;
+  fill_stat(n, &s64);
+  std::memcpy(st, &s64, sizeof *st);
+}
+
+namespace {
+
+using dispatch::Outcome;
+
+constexpr long kFsMagic = 0x6f626a63;  // "objc"
+
+bool wants_write(int flags) noexcept {
+  return (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_APPEND)) != 0 ||
+         (flags & O_TMPFILE) == O_TMPFILE;
+}
+
+Outcome<int> open_at(int dirfd, const char* path, int flags) noexcept {
+  Lookup l = lookup_at(dirfd, path, 0);
+  if (l.error == ENOENT && (flags & O_CREAT) != 0) return fail<int>(EROFS);
+  if (l.error != 0) return fail<int>(l.error);
+  if ((flags & O_CREAT) != 0 && (flags & O_EXCL) != 0) return fail<int>(EEXIST);
+  if (wants_write(flags)) return fail<int>(l.node.is_dir() ? EISDIR : EROFS);
+  if ((flags & O_DIRECTORY) != 0 && !l.node.is_dir()) return fail<int>(ENOTDIR);
+  int fd = vfile::open_node(std::move(l.node), flags);
+  if (fd < 0) return fail<int>(-fd);
+  return ok(fd);
+}
+
+template <typename St>
+Outcome<int> stat_path(const char* path, St* buf) noexcept {
+  Lookup l = lookup_path(path);
+  if (l.error != 0) return fail<int>(l.error);
+  fill_stat(l.node, buf);
+  return ok(0);
+}
+
+template <typename St>
+Outcome<int> stat_fd(int fd, St* buf) noexcept {
+  Lookup l = lookup_fd(fd);
+  if (l.error != 0) return fail<int>(l.error);
+  fill_stat(l.node, buf);
+  return ok(0);
+}
+
+template <typename St>
+Outcome<int> stat_at(int dirfd, const char* path, St* buf, int flags) noexcept {
+  Lookup l = lookup_at(dirfd, path, flags);
+  if (l.error != 0) return fail<int>(l.error);
+  fill_stat(l.node, buf);
+  return ok(0);
+}
+
+Outcome<int> do_statx(int dirfd, const char* path, int flags, struct statx* buf) noexcept {
+  Lookup l = lookup_at(dirfd, path, flags);
+  if (l.error != 0) return fail<int>(l.error);
+  struct stat64 st;
+  fill_stat(l.node, &st);
+  std::memset(buf, 0, sizeof *buf);
+  buf->stx_mask = STATX_BASIC_STATS;
+  buf->stx_blksize = static_cast<__u32>(st.st_blksize);
+  buf->stx_nlink = static_cast<__u32>(st.st_nlink);
+  buf->stx_uid = st.st_uid;
+  buf->stx_gid = st.st_gid;
+  buf->stx_mode = static_cast<__u16>(st.st_mode);
+  buf->stx_ino = st.st_ino;
+  buf->stx_size = static_cast<__u64>(st.st_size);
+  buf->stx_blocks = static_cast<__u64>(st.st_blocks);
+  buf->stx_atime.tv_sec = st.st_atim.tv_sec;
+  buf->stx_mtime.tv_sec = st.st_mtim.tv_sec;
+  buf->stx_ctime.tv_sec = st.st_ctim.tv_sec;
+  buf->stx_dev_major = ::major(st.st_dev);
+  buf->stx_dev_minor = ::minor(st.st_dev);
+  return ok(0);
+}
+
+void fill_statfs(struct statfs64* s) noexcept {
+  std::memset(s, 0, sizeof *s);
+  s->f_type = kFsMagic;
+  s->f_bsize = 4096;
+  s->f_blocks = 1ull << 40;  // "very large": a bucket has no fixed size
+  s->f_files = 1ull << 40;
+  s->f_namelen = 255;
+  s->f_frsize = 4096;
+  s->f_flags = ST_RDONLY | ST_NOSUID | ST_NODEV;
+}
+
+template <typename Sfs>
+Outcome<int> statfs_of(const Lookup& l, Sfs* buf) noexcept {
+  if (l.error != 0) return fail<int>(l.error);
+  struct statfs64 s;
+  fill_statfs(&s);
+  std::memcpy(buf, &s, sizeof *buf);
+  return ok(0);
+}
+
+template <typename Svfs>
+Outcome<int> statvfs_of(const Lookup& l, Svfs* buf) noexcept {
+  if (l.error != 0) return fail<int>(l.error);
+  struct statvfs64 s;
+  std::memset(&s, 0, sizeof s);
+  s.f_bsize = 4096;
+  s.f_frsize = 4096;
+  s.f_blocks = 1ull << 40;
+  s.f_files = 1ull << 40;
+  s.f_fsid = static_cast<unsigned long>(kFsMagic);
+  s.f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
+  s.f_namemax = 255;
+  std::memcpy(buf, &s, sizeof *buf);
+  return ok(0);
+}
+
+Outcome<int> access_of(const Lookup& l, int mode) noexcept {
+  if (l.error != 0) return fail<int>(l.error);
+  if ((mode & W_OK) != 0) return fail<int>(EROFS);
+  if ((mode & X_OK) != 0 && !l.node.is_dir()) return fail<int>(EACCES);
+  return ok(0);
+}
+
+Outcome<ssize_t> readlink_of(const Lookup& l) noexcept {
+  if (l.error != 0) return fail<ssize_t>(l.error);
+  return fail<ssize_t>(EINVAL);  // nothing under a mount is a symbolic link
+}
+
+// The canonical local path of a node ("/mnt/data/a/b", no trailing '/').
+std::string canonical(const Node& n) {
+  std::string p = lib::mounts().local_path(n.mount, n.key);
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p;
+}
+
+Outcome<char*> realpath_of(const char* path, char* resolved) noexcept {
+  Lookup l = lookup_path(path);
+  if (l.error != 0) return fail<char*>(l.error);
+  try {
+    std::string p = canonical(l.node);
+    if (p.empty() || p.size() >= PATH_MAX) return fail<char*>(ENAMETOOLONG);
+    if (resolved == nullptr) {
+      resolved = static_cast<char*>(std::malloc(p.size() + 1));
+      if (resolved == nullptr) return fail<char*>(ENOMEM);
+    }
+    std::memcpy(resolved, p.c_str(), p.size() + 1);
+    return ok(resolved);
+  } catch (...) {
+    return fail<char*>(ENOMEM);
+  }
+}
+
+Outcome<ssize_t> getxattr_of(const Lookup& l) noexcept {
+  if (l.error != 0) return fail<ssize_t>(l.error);
+  return fail<ssize_t>(ENODATA);
+}
+
+Outcome<ssize_t> listxattr_of(const Lookup& l) noexcept {
+  if (l.error != 0) return fail<ssize_t>(l.error);
+  return ok<ssize_t>(0);
+}
+
+Outcome<int> chdir_to(const Lookup& l) noexcept {
+  if (l.error != 0) return fail<int>(l.error);
+  if (!l.node.is_dir()) return fail<int>(ENOTDIR);
+  int empty = lib::empty_dir_fd();
+  if (empty < 0 || ::fchdir(empty) != 0) return fail<int>(EIO);
+  try {
+    lib::set_virtual_cwd(canonical(l.node));
+  } catch (...) {
+    return fail<int>(ENOMEM);
+  }
+  return ok(0);
+}
+
+Outcome<char*> getcwd_into(char* buf, size_t size) noexcept {
+  std::string cwd = lib::virtual_cwd();
+  if (cwd.empty()) {
+    char* r = ::getcwd(buf, size);
+    return r != nullptr ? ok(r) : fail<char*>(errno);
+  }
+  if (buf == nullptr) {
+    size_t n = size == 0 ? cwd.size() + 1 : size;
+    if (n < cwd.size() + 1) return fail<char*>(ERANGE);
+    buf = static_cast<char*>(std::malloc(n));
+    if (buf == nullptr) return fail<char*>(ENOMEM);
+  } else if (size == 0) {
+    return fail<char*>(EINVAL);
+  } else if (size < cwd.size() + 1) {
+    return fail<char*>(ERANGE);
+  }
+  std::memcpy(buf, cwd.c_str(), cwd.size() + 1);
+  return ok(buf);
+}
+
+}  // namespace
+}  // namespace objcache::preload::serve
+
+namespace objcache::preload::dispatch {
+
+using namespace serve;
+
+// ---- open ---------------------------------------------------------------------
+OBJCACHE_SERVE(open, int d, const char* p, int f, mode_t) { return open_at(d, p, f); }
+OBJCACHE_SERVE(open64, int d, const char* p, int f, mode_t) { return open_at(d, p, f); }
+OBJCACHE_SERVE(openat, int d, const char* p, int f, mode_t) { return open_at(d, p, f); }
+OBJCACHE_SERVE(openat64, int d, const char* p, int f, mode_t) { return open_at(d, p, f); }
+OBJCACHE_SERVE(__open_2, int d, const char* p, int f) { return open_at(d, p, f); }
+OBJCACHE_SERVE(__open64_2, int d, const char* p, int f) { return open_at(d, p, f); }
+OBJCACHE_SERVE(__openat_2, int d, const char* p, int f) { return open_at(d, p, f); }
+OBJCACHE_SERVE(__openat64_2, int d, const char* p, int f) { return open_at(d, p, f); }
+OBJCACHE_SERVE(creat, const char* p, mode_t) { return open_at(AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC); }
+OBJCACHE_SERVE(creat64, const char* p, mode_t) { return open_at(AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC); }
+
+// ---- stat ---------------------------------------------------------------------
+OBJCACHE_SERVE(stat, const char* p, struct stat* b) { return stat_path(p, b); }
+OBJCACHE_SERVE(stat64, const char* p, struct stat64* b) { return stat_path(p, b); }
+OBJCACHE_SERVE(lstat, const char* p, struct stat* b) { return stat_path(p, b); }
+OBJCACHE_SERVE(lstat64, const char* p, struct stat64* b) { return stat_path(p, b); }
+OBJCACHE_SERVE(fstat, int fd, struct stat* b) { return stat_fd(fd, b); }
+OBJCACHE_SERVE(fstat64, int fd, struct stat64* b) { return stat_fd(fd, b); }
+OBJCACHE_SERVE(fstatat, int d, const char* p, struct stat* b, int f) { return stat_at(d, p, b, f); }
+OBJCACHE_SERVE(fstatat64, int d, const char* p, struct stat64* b, int f) { return stat_at(d, p, b, f); }
+OBJCACHE_SERVE(statx, int d, const char* p, int f, unsigned int, struct statx* b) {
+  return do_statx(d, p, f, b);
+}
+OBJCACHE_SERVE(__xstat, int, const char* p, struct stat* b) { return stat_path(p, b); }
+OBJCACHE_SERVE(__xstat64, int, const char* p, struct stat64* b) { return stat_path(p, b); }
+OBJCACHE_SERVE(__lxstat, int, const char* p, struct stat* b) { return stat_path(p, b); }
+OBJCACHE_SERVE(__lxstat64, int, const char* p, struct stat64* b) { return stat_path(p, b); }
+OBJCACHE_SERVE(__fxstat, int, int fd, struct stat* b) { return stat_fd(fd, b); }
+OBJCACHE_SERVE(__fxstat64, int, int fd, struct stat64* b) { return stat_fd(fd, b); }
+OBJCACHE_SERVE(__fxstatat, int, int d, const char* p, struct stat* b, int f) { return stat_at(d, p, b, f); }
+OBJCACHE_SERVE(__fxstatat64, int, int d, const char* p, struct stat64* b, int f) {
+  return stat_at(d, p, b, f);
+}
+OBJCACHE_SERVE(statfs, const char* p, struct statfs* b) { return statfs_of(lookup_path(p), b); }
+OBJCACHE_SERVE(statfs64, const char* p, struct statfs64* b) { return statfs_of(lookup_path(p), b); }
+OBJCACHE_SERVE(fstatfs, int fd, struct statfs* b) { return statfs_of(lookup_fd(fd), b); }
+OBJCACHE_SERVE(fstatfs64, int fd, struct statfs64* b) { return statfs_of(lookup_fd(fd), b); }
+OBJCACHE_SERVE(statvfs, const char* p, struct statvfs* b) { return statvfs_of(lookup_path(p), b); }
+OBJCACHE_SERVE(statvfs64, const char* p, struct statvfs64* b) { return statvfs_of(lookup_path(p), b); }
+OBJCACHE_SERVE(fstatvfs, int fd, struct statvfs* b) { return statvfs_of(lookup_fd(fd), b); }
+OBJCACHE_SERVE(fstatvfs64, int fd, struct statvfs64* b) { return statvfs_of(lookup_fd(fd), b); }
+
+// ---- access, links, xattrs ----------------------------------------------------
+OBJCACHE_SERVE(access, const char* p, int m) { return access_of(lookup_path(p), m); }
+OBJCACHE_SERVE(faccessat, int d, const char* p, int m, int f) { return access_of(lookup_at(d, p, f), m); }
+OBJCACHE_SERVE(euidaccess, const char* p, int m) { return access_of(lookup_path(p), m); }
+OBJCACHE_SERVE(eaccess, const char* p, int m) { return access_of(lookup_path(p), m); }
+OBJCACHE_SERVE(readlink, const char* p, char*, size_t) { return readlink_of(lookup_path(p)); }
+OBJCACHE_SERVE(readlinkat, int d, const char* p, char*, size_t) { return readlink_of(lookup_at(d, p, 0)); }
+OBJCACHE_SERVE(__readlink_chk, const char* p, char*, size_t len, size_t buflen) {
+  if (len > buflen) __chk_fail();
+  return readlink_of(lookup_path(p));
+}
+OBJCACHE_SERVE(__readlinkat_chk, int d, const char* p, char*, size_t len, size_t buflen) {
+  if (len > buflen) __chk_fail();
+  return readlink_of(lookup_at(d, p, 0));
+}
+OBJCACHE_SERVE(realpath, const char* p, char* r) { return realpath_of(p, r); }
+OBJCACHE_SERVE(__realpath_chk, const char* p, char* r, size_t rlen) {
+  if (r != nullptr && rlen < PATH_MAX) __chk_fail();
+  return realpath_of(p, r);
+}
+OBJCACHE_SERVE(canonicalize_file_name, const char* p) { return realpath_of(p, nullptr); }
+OBJCACHE_SERVE(getxattr, const char* p, const char*, void*, size_t) { return getxattr_of(lookup_path(p)); }
+OBJCACHE_SERVE(lgetxattr, const char* p, const char*, void*, size_t) { return getxattr_of(lookup_path(p)); }
+OBJCACHE_SERVE(fgetxattr, int fd, const char*, void*, size_t) { return getxattr_of(lookup_fd(fd)); }
+OBJCACHE_SERVE(listxattr, const char* p, char*, size_t) { return listxattr_of(lookup_path(p)); }
+OBJCACHE_SERVE(llistxattr, const char* p, char*, size_t) { return listxattr_of(lookup_path(p)); }
+OBJCACHE_SERVE(flistxattr, int fd, char*, size_t) { return listxattr_of(lookup_fd(fd)); }
+
+// ---- the current directory ------------------------------------------------------
+// chdir and fchdir always come here while mounts are configured (see
+// entry_path_misc.cpp): leaving a mount must clear the virtual cwd, and any
+// chdir must refresh the cached real one.
+OBJCACHE_SERVE(chdir, const char* p) {
+  if (p != nullptr && lib::resolve(p).where.ours()) return chdir_to(lookup_path(p));
+  if (::chdir(p) != 0) return fail<int>(errno);
+  lib::set_virtual_cwd("");
+  return ok(0);
+}
+OBJCACHE_SERVE(fchdir, int fd) {
+  if (dispatch::fd_is_ours(fd)) return chdir_to(lookup_fd(fd));
+  if (::fchdir(fd) != 0) return fail<int>(errno);
+  lib::set_virtual_cwd("");
+  return ok(0);
+}
+OBJCACHE_SERVE(getcwd, char* buf, size_t size) { return getcwd_into(buf, size); }
+OBJCACHE_SERVE(__getcwd_chk, char* buf, size_t size, size_t buflen) {
+  if (size > buflen) __chk_fail();
+  return getcwd_into(buf, size);
+}
+
+}  // namespace objcache::preload::dispatch
