@@ -90,7 +90,8 @@ inline bool cwd_is_ours() noexcept {
 
 // exec and posix_spawn: a child would inherit virtual fds, which must be
 // materialised first (DESIGN.md, "Virtual fds are real kernel fds").
-inline bool exec_needs_work() noexcept { return g_fds.any(); }
+// And a virtual cwd is handed to the new image through its environment.
+inline bool exec_needs_work() noexcept { return g_fds.any() || cwd_is_ours(); }
 
 // fork: the library has per-process state to hand over (its atfork handlers
 // do the rest).

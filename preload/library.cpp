@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 
@@ -37,6 +38,10 @@ std::atomic<const std::string*> g_virtual_cwd{nullptr};
 std::atomic<int> g_file_template{-1};
 std::atomic<int> g_dir_template{-1};
 
+constexpr const char* kVcwdVar = "OBJCACHE_VCWD";
+
+std::string empty_dir_path() { return "/dev/shm/objcache-" + std::to_string(::getuid()) + "-empty"; }
+
 void say(const std::string& msg) {
   std::string line = "objcache: " + msg + "\n";
   ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
@@ -53,7 +58,7 @@ int open_template(bool directory) {
   if (!directory) return ::open("/dev/null", O_PATH | O_CLOEXEC);
   // An empty directory only we can write to (none can: 0500), so a lookup
   // relative to a placeholder finds nothing.
-  std::string path = "/dev/shm/objcache-" + std::to_string(::getuid()) + "-empty";
+  std::string path = empty_dir_path();
   (void)::mkdir(path.c_str(), 0500);
   int fd = ::open(path.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   struct stat st {};
@@ -94,6 +99,15 @@ void load() noexcept {
     g_config = new Config(std::move(*cfg));
     g_table = new MountTable(g_config->mounts);
     refresh_real_cwd();
+    // A virtual cwd handed over by exec (env_with_cwd), if the kernel's cwd
+    // is still the placeholder it was left in.
+    if (const char* vc = std::getenv(kVcwdVar); vc != nullptr && vc[0] == '/') {
+      std::string empty = empty_dir_path();
+      const std::string* rc = g_real_cwd.load(std::memory_order_relaxed);
+      if (rc != nullptr && *rc == empty && g_table->resolve(vc).ours()) {
+        g_virtual_cwd.store(new std::string(vc), std::memory_order_release);
+      }
+    }
     dispatch::g_mounts_active.store(true, std::memory_order_release);
   } catch (...) {
     say("cannot load the configuration (passing every path through)");
@@ -188,6 +202,29 @@ void set_virtual_cwd(std::string path) noexcept {
       g_virtual_cwd.store(new std::string(std::move(path)), std::memory_order_release);
     }
   } catch (...) {
+  }
+}
+
+char* const* env_with_cwd(char* const* envp) noexcept {
+  const std::string* vc = g_virtual_cwd.load(std::memory_order_acquire);
+  if (vc == nullptr) return envp;
+  try {
+    const std::string prefix = std::string(kVcwdVar) + "=";
+    std::size_t n = 0;
+    while (envp != nullptr && envp[n] != nullptr) ++n;
+    // Leaked if exec fails: a few bytes, once per failed exec.
+    auto** out = static_cast<char**>(std::malloc((n + 2) * sizeof(char*)));
+    if (out == nullptr) return envp;
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (std::strncmp(envp[i], prefix.c_str(), prefix.size()) != 0) out[k++] = envp[i];
+    }
+    std::string var = prefix + *vc;
+    out[k++] = ::strdup(var.c_str());
+    out[k] = nullptr;
+    return out;
+  } catch (...) {
+    return envp;
   }
 }
 

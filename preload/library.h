@@ -43,6 +43,12 @@ std::string virtual_cwd() noexcept;
 bool has_virtual_cwd() noexcept;
 void set_virtual_cwd(std::string path) noexcept;  // "" clears it
 
+// For exec: envp with OBJCACHE_VCWD=<virtual cwd> set (a new array, or envp
+// itself when there is no virtual cwd), so the new program image starts in
+// the same directory; load() picks it up when the kernel's cwd is still the
+// empty placeholder directory.
+char* const* env_with_cwd(char* const* envp) noexcept;
+
 // A real fd to stand in for a virtual one (O_PATH, so a raw read, mmap or
 // getdents on it fails with EBADF rather than returning wrong bytes): on
 // /dev/null for files, on an empty private directory for directories.

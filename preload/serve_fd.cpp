@@ -411,27 +411,27 @@ OBJCACHE_SERVE(fork) {
   return ok(p);
 }
 OBJCACHE_SERVE(execve, const char* p, char* const* a, char* const* e) {
-  return exec_after_materialize([&] { return ::execve(p, a, e); });
+  return exec_after_materialize([&] { return ::execve(p, a, lib::env_with_cwd(e)); });
 }
 OBJCACHE_SERVE(execv, const char* p, char* const* a) {
-  return exec_after_materialize([&] { return ::execv(p, a); });
+  return exec_after_materialize([&] { return ::execve(p, a, lib::env_with_cwd(environ)); });
 }
 OBJCACHE_SERVE(execvp, const char* p, char* const* a) {
-  return exec_after_materialize([&] { return ::execvp(p, a); });
+  return exec_after_materialize([&] { return ::execvpe(p, a, lib::env_with_cwd(environ)); });
 }
 OBJCACHE_SERVE(execvpe, const char* p, char* const* a, char* const* e) {
-  return exec_after_materialize([&] { return ::execvpe(p, a, e); });
+  return exec_after_materialize([&] { return ::execvpe(p, a, lib::env_with_cwd(e)); });
 }
 OBJCACHE_SERVE(fexecve, int fd, char* const* a, char* const* e) {
-  return exec_after_materialize([&] { return ::fexecve(fd, a, e); });
+  return exec_after_materialize([&] { return ::fexecve(fd, a, lib::env_with_cwd(e)); });
 }
 OBJCACHE_SERVE(posix_spawn, pid_t* pid, const char* p, const posix_spawn_file_actions_t* fa,
                const posix_spawnattr_t* at, char* const* a, char* const* e) {
-  return spawn_after_materialize([&] { return ::posix_spawn(pid, p, fa, at, a, e); });
+  return spawn_after_materialize([&] { return ::posix_spawn(pid, p, fa, at, a, lib::env_with_cwd(e)); });
 }
 OBJCACHE_SERVE(posix_spawnp, pid_t* pid, const char* p, const posix_spawn_file_actions_t* fa,
                const posix_spawnattr_t* at, char* const* a, char* const* e) {
-  return spawn_after_materialize([&] { return ::posix_spawnp(pid, p, fa, at, a, e); });
+  return spawn_after_materialize([&] { return ::posix_spawnp(pid, p, fa, at, a, lib::env_with_cwd(e)); });
 }
 
 // ---- stdio ----------------------------------------------------------------------

@@ -31,7 +31,45 @@ if (!dir) {
   process.exit(2);
 }
 
-const S3rver = require(sigv4 ? 's3rver-sigv4' : 's3rver');
+const pkg = sigv4 ? 's3rver-sigv4' : 's3rver';
+const S3rver = require(pkg);
+
+// s3rver's delimited listing skips every directory below a common prefix
+// before looking for keys, so a prefix that holds only deeper keys
+// ("ds/imgs/" over "ds/imgs/class0/x.jpg") is never reported, unlike S3.
+// List without the delimiter and group the keys here instead, as S3 does.
+// A page is cut after MaxKeys keys and prefixes; s3rver derives the next
+// continuation token from the page's last object, so a page is only
+// marked truncated when it has one.
+const FilesystemStore = require(`${pkg}/lib/stores/filesystem`);
+const listObjects = FilesystemStore.prototype.listObjects;
+FilesystemStore.prototype.listObjects = async function (bucket, options) {
+  const { delimiter = '', prefix = '', maxKeys = Infinity } = options;
+  if (!delimiter) return listObjects.call(this, bucket, options);
+  const all = await listObjects.call(this, bucket, { ...options, delimiter: '', maxKeys: Infinity });
+  const objects = [];
+  const prefixes = new Set();
+  let isTruncated = false;
+  for (const object of all.objects) {
+    const idx = object.key.slice(prefix.length).indexOf(delimiter);
+    if (idx !== -1) {
+      const common = object.key.slice(0, prefix.length + idx + delimiter.length);
+      if (prefixes.has(common)) continue;
+      if (objects.length + prefixes.size >= maxKeys) {
+        isTruncated = objects.length > 0;
+        break;
+      }
+      prefixes.add(common);
+      continue;
+    }
+    if (objects.length + prefixes.size >= maxKeys) {
+      isTruncated = objects.length > 0;
+      break;
+    }
+    objects.push(object);
+  }
+  return { objects, commonPrefixes: [...prefixes].sort(), isTruncated };
+};
 const server = new S3rver({
   address: '127.0.0.1',
   port,

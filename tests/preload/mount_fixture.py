@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A real S3 server with a data set in it, the same data set on local disk,
+and an objcache configuration that mounts the bucket: what the tests of the
+shim serving mounts (run_mounts.py) and the shim benchmark share.
+
+Runs under Debian's /usr/bin/python3 (boto3, numpy, PIL and torch from apt).
+"""
+import contextlib
+import io
+import json
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import tarfile
+import tempfile
+
+SOURCE_DIR = os.environ.get(
+    "OBJCACHE_TEST_SOURCE_DIR",
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+ACCESS_KEY = "S3RVER"
+SECRET_KEY = "S3RVER"
+BUCKET = "data"
+
+
+class S3Server:
+    """s3rver on a free 127.0.0.1 port; stops when its stdin closes."""
+
+    def __init__(self, workdir, buckets=(BUCKET,)):
+        self.dir = os.path.join(workdir, "s3")
+        os.makedirs(self.dir, exist_ok=True)
+        start = os.path.join(SOURCE_DIR, "s3server", "start.js")
+        args = ["node", "--openssl-legacy-provider", start, "--dir", self.dir]
+        for b in buckets:
+            args += ["--bucket", b]
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("s3rver did not start")
+        self.port = json.loads(line)["port"]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def client(self):
+        import boto3
+        from botocore.config import Config
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def make_dataset(root, jpegs_per_class=6, classes=3, seed=7):
+    """Writes the test tree under root: JPEGs in class folders, numpy and
+    torch files, a sqlite database, a tar, text, a multi-page file, an
+    empty file and awkward names."""
+    import numpy as np
+    from PIL import Image
+    import torch
+
+    rng = random.Random(seed)
+    os.makedirs(root, exist_ok=True)
+    for c in range(classes):
+        d = os.path.join(root, "imgs", f"class{c}")
+        os.makedirs(d, exist_ok=True)
+        for i in range(jpegs_per_class):
+            arr = np.frombuffer(rng.randbytes(64 * 48 * 3), dtype=np.uint8).reshape(48, 64, 3)
+            Image.fromarray(arr).save(os.path.join(d, f"img{i:03d}.jpg"), quality=90)
+    os.makedirs(os.path.join(root, "arrays"), exist_ok=True)
+    a = np.arange(10000, dtype=np.float32).reshape(100, 100)
+    np.save(os.path.join(root, "arrays", "a.npy"), a)
+    a.tofile(os.path.join(root, "arrays", "raw.bin"))
+    os.makedirs(os.path.join(root, "model"), exist_ok=True)
+    torch.save({"w": torch.arange(1000, dtype=torch.float32), "b": torch.ones(7)},
+               os.path.join(root, "model", "t.pt"))
+    os.makedirs(os.path.join(root, "db"), exist_ok=True)
+    con = sqlite3.connect(os.path.join(root, "db", "test.sqlite"))
+    con.execute("create table t (k integer primary key, v text)")
+    con.executemany("insert into t values (?, ?)", [(i, f"value {i}") for i in range(2000)])
+    con.commit()
+    con.close()
+    os.makedirs(os.path.join(root, "text"), exist_ok=True)
+    with open(os.path.join(root, "text", "hello.txt"), "w") as f:
+        f.write("".join(f"line {i}\n" for i in range(1000)))
+    with open(os.path.join(root, "empty.txt"), "wb"):
+        pass
+    os.makedirs(os.path.join(root, "big"), exist_ok=True)
+    with open(os.path.join(root, "big", "large.bin"), "wb") as f:
+        f.write(rng.randbytes(3 * 1024 * 1024 + 12345))  # four 1 MiB pages, the last short
+    os.makedirs(os.path.join(root, "tars"), exist_ok=True)
+    with tarfile.open(os.path.join(root, "tars", "archive.tar"), "w") as t:
+        t.add(os.path.join(root, "text"), arcname="text")
+        t.add(os.path.join(root, "arrays"), arcname="arrays")
+    os.makedirs(os.path.join(root, "odd names", "sub dir"), exist_ok=True)
+    with open(os.path.join(root, "odd names", "sub dir", "ünï cödé+=.txt"), "w") as f:
+        f.write("awkward\n")
+
+
+def upload_tree(client, root, bucket=BUCKET, prefix=""):
+    """Puts every file under root at prefix + its relative path."""
+    count = 0
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            key = prefix + os.path.relpath(path, root)
+            with open(path, "rb") as f:
+                client.put_object(Bucket=bucket, Key=key, Body=f.read())
+            count += 1
+    return count
+
+
+def write_config(path, endpoint, mount_path, source, memory="64MiB", spill_dir="",
+                 extra_store="", extra_mount="", name=None, metadata_ttl="5m"):
+    name = name or f"t{os.getpid()}"
+    with open(path, "w") as f:
+        f.write(f"""[cache]
+name = "{name}"
+memory = "{memory}"
+spill_dir = "{spill_dir}"
+page_size = "1MiB"
+
+[store]
+endpoint = "{endpoint}"
+region = "us-east-1"
+credentials = "env"
+retry_deadline = "3s"
+{extra_store}
+
+[[mount]]
+path = "{mount_path}"
+source = "{source}"
+metadata_ttl = "{metadata_ttl}"
+{extra_mount}
+""")
+
+
+def shim_env(shim, config, shm_dir, asan_runtime=()):
+    env = dict(os.environ)
+    env["OBJCACHE_CONFIG"] = config
+    env["OBJCACHE_SHM_DIR"] = shm_dir
+    env["AWS_ACCESS_KEY_ID"] = ACCESS_KEY
+    env["AWS_SECRET_ACCESS_KEY"] = SECRET_KEY
+    env["LD_PRELOAD"] = " ".join(list(asan_runtime) + [shim])
+    return env
