@@ -231,11 +231,19 @@ void detach_range(unsigned first, unsigned last) noexcept {
   }
 }
 
+// exec: `call` must use the real functions (real::fn), never our entry
+// points. The re-entry guard is lowered around it: in a vfork child this
+// thread's TLS is the parent's, and an exec that succeeds never comes back
+// to lower it, which would leave the parent "inside the shim" for good.
 template <typename Fn>
 Outcome<int> exec_after_materialize(Fn&& call) noexcept {
   vfile::materialize_for_exec(/*spawn=*/false);
+  const unsigned depth = t_shim_depth;
+  t_shim_depth = 0;
   int r = call();
-  return r < 0 ? fail<int>(errno) : ok(r);
+  int e = errno;
+  t_shim_depth = depth;
+  return r < 0 ? fail<int>(e) : ok(r);
 }
 
 template <typename Fn>
@@ -411,19 +419,19 @@ OBJCACHE_SERVE(fork) {
   return ok(p);
 }
 OBJCACHE_SERVE(execve, const char* p, char* const* a, char* const* e) {
-  return exec_after_materialize([&] { return ::execve(p, a, lib::env_with_cwd(e)); });
+  return exec_after_materialize([&] { return real::fn<Sym::execve>()(p, a, lib::env_with_cwd(e)); });
 }
 OBJCACHE_SERVE(execv, const char* p, char* const* a) {
-  return exec_after_materialize([&] { return ::execve(p, a, lib::env_with_cwd(environ)); });
+  return exec_after_materialize([&] { return real::fn<Sym::execve>()(p, a, lib::env_with_cwd(environ)); });
 }
 OBJCACHE_SERVE(execvp, const char* p, char* const* a) {
-  return exec_after_materialize([&] { return ::execvpe(p, a, lib::env_with_cwd(environ)); });
+  return exec_after_materialize([&] { return real::fn<Sym::execvpe>()(p, a, lib::env_with_cwd(environ)); });
 }
 OBJCACHE_SERVE(execvpe, const char* p, char* const* a, char* const* e) {
-  return exec_after_materialize([&] { return ::execvpe(p, a, lib::env_with_cwd(e)); });
+  return exec_after_materialize([&] { return real::fn<Sym::execvpe>()(p, a, lib::env_with_cwd(e)); });
 }
 OBJCACHE_SERVE(fexecve, int fd, char* const* a, char* const* e) {
-  return exec_after_materialize([&] { return ::fexecve(fd, a, lib::env_with_cwd(e)); });
+  return exec_after_materialize([&] { return real::fn<Sym::fexecve>()(fd, a, lib::env_with_cwd(e)); });
 }
 OBJCACHE_SERVE(posix_spawn, pid_t* pid, const char* p, const posix_spawn_file_actions_t* fa,
                const posix_spawnattr_t* at, char* const* a, char* const* e) {

@@ -12,7 +12,9 @@ packages=(
   libcurl4-openssl-dev libssl-dev libxxhash-dev libmimalloc-dev libtoml11-dev
   libpugixml-dev nlohmann-json3-dev
   # tests
-  doctest-dev python3 ca-certificates sqlite3
+  doctest-dev python3 ca-certificates sqlite3 tar coreutils
+  # programs the shim is tested with (Debian's python3 and its packages)
+  python3-numpy python3-pil python3-torch python3-torchvision python3-boto3
 )
 
 sudo_cmd=()

@@ -19,7 +19,8 @@ if os.path.exists(log):
 cmd = ["meson", "test", "-C", build, "--print-errorlogs", "--num-processes", "2"] + extra
 rc = subprocess.call(cmd)
 
-summary = re.compile(r"\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed")
+summary = re.compile(r"\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed"
+                     r"|^()(\d+) passed, (\d+) failed$", re.M)  # doctest's, or a script's own
 passed = failed = 0
 try:
     with open(log) as f:
@@ -33,9 +34,10 @@ for rec in records:
     ok = rec.get("result") in ("OK", "EXPECTEDFAIL")
     skipped = rec.get("result") == "SKIP"
     if m:
-        passed += int(m.group(2))
-        failed += int(m.group(3))
-        if not ok and not skipped and int(m.group(3)) == 0:
+        p, f = (m.group(2), m.group(3)) if m.group(2) is not None else (m.group(5), m.group(6))
+        passed += int(p)
+        failed += int(f)
+        if not ok and not skipped and int(f) == 0:
             failed += 1  # it crashed or timed out after its summary
     elif skipped:
         continue

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: Apache-2.0
+// The metadata formats the Vfs keeps in shared memory: a listing or stat
+// record round-trips, and damaged bytes are an error, never a crash; and
+// how a delimited LIST becomes a directory.
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+#include "vfs/meta_codec.h"
+
+using namespace objcache;
+using namespace objcache::vfs;
+
+namespace {
+
+ObjectInfo obj(std::string key, std::uint64_t size, std::string etag = "e") {
+  ObjectInfo o;
+  o.key = std::move(key);
+  o.size = size;
+  o.etag = std::move(etag);
+  o.mtime = 1700000000;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("make_listing: names relative to the prefix, directories shadow files, odd names dropped") {
+  Listing l = make_listing(0, "ds/",
+                           {obj("ds/b.txt", 3), obj("ds/a", 1), obj("ds/", 0), obj("ds/.", 0),
+                            obj("ds/x/deeper", 9), obj("other/z", 1)},
+                           {"ds/a/", "ds/c/", "ds//", "ds/../"});
+  REQUIRE(l.size() == 3);
+  CHECK(l[0].name == "a");
+  CHECK(l[0].kind == NodeKind::Directory);  // "a" is a file and a prefix: the directory wins
+  CHECK(l[1].name == "b.txt");
+  CHECK(l[1].kind == NodeKind::File);
+  CHECK(l[1].size == 3);
+  CHECK(l[1].etag == "e");
+  CHECK(l[1].ino == Vfs::ino_of(0, "ds/b.txt"));
+  CHECK(l[2].name == "c");
+  CHECK(l[2].ino == Vfs::ino_of(0, "ds/c/"));
+  CHECK(Vfs::ino_of(0, "ds/c/") != Vfs::ino_of(1, "ds/c/"));
+}
+
+TEST_CASE("listing blobs round-trip; truncated or altered blobs are errors") {
+  Listing l = make_listing(2, "", {obj("f1", 10, "etag-1"), obj("f2 ü", 0, "")}, {"d/"});
+  auto blob = encode_listing(l);
+  auto back = decode_listing(blob);
+  REQUIRE(back);
+  REQUIRE(back->size() == 3);
+  for (std::size_t i = 0; i < l.size(); ++i) {
+    CHECK((*back)[i].name == l[i].name);
+    CHECK((*back)[i].kind == l[i].kind);
+    CHECK((*back)[i].size == l[i].size);
+    CHECK((*back)[i].etag == l[i].etag);
+    CHECK((*back)[i].ino == l[i].ino);
+  }
+  for (std::size_t cut = 0; cut < blob.size(); ++cut) {
+    CHECK_FALSE(decode_listing(std::span(blob).first(cut)));
+  }
+  auto bad = blob;
+  bad[0] ^= std::byte{1};
+  CHECK_FALSE(decode_listing(bad));
+  CHECK(decode_listing(encode_listing({}))->empty());
+}
+
+TEST_CASE("stat and listing records round-trip and reject damage") {
+  std::byte buf[kStatRecordSize];
+  StatRecord r;
+  r.kind = RecordKind::File;
+  r.size = 123456789;
+  r.mtime = -5;
+  r.etag = "0123456789abcdef";
+  REQUIRE(encode_stat_record(r, buf));
+  auto back = decode_stat_record(buf);
+  REQUIRE(back);
+  CHECK(back->kind == RecordKind::File);
+  CHECK(back->size == r.size);
+  CHECK(back->mtime == r.mtime);
+  CHECK(back->etag == r.etag);
+  r.etag.assign(kMaxEtag + 1, 'x');
+  CHECK_FALSE(encode_stat_record(r, buf));
+  std::memset(buf, 0, sizeof buf);
+  CHECK_FALSE(decode_stat_record(buf));
+
+  std::byte rec[kListingRecordSize];
+  encode_listing_record({4096, 77}, rec);
+  auto lr = decode_listing_record(rec);
+  REQUIRE(lr);
+  CHECK(lr->length == 4096);
+  CHECK(lr->nonce == 77);
+  std::memset(rec, 0, sizeof rec);
+  CHECK_FALSE(decode_listing_record(rec));
+}
