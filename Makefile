@@ -38,6 +38,8 @@ bench: deps
 	@mkdir -p bench/results
 	$(BUILD)/bench/bench_page_cache --runs 7 --out bench/results/page_cache.md
 	@echo "wrote bench/results/page_cache.md"
+	/usr/bin/python3 bench/bench_shim.py --build $(BUILD) --runs 5 --out bench/results/shim.md
+	@echo "wrote bench/results/shim.md"
 
 install: build
 	meson install -C $(BUILD)
