@@ -250,6 +250,11 @@ def main():
         return 77
     asan_runtime = re.findall(r"(\S*libasan\.so\S*) => (\S+)", ldd)
     asan = [p for _, p in asan_runtime]
+    if asan:
+        # See run_passthrough.py: programs under the ASan runtime and the
+        # shim can hang at exit in p11-kit's destructor (open bug).
+        print("skipped (exit 77): under ASan a program with the shim can hang at exit (open bug)")
+        return 77
 
     suite = Suite()
     work = tempfile.mkdtemp(prefix="objcache-mounts-")
