@@ -487,6 +487,7 @@ OBJCACHE_SERVE(ioctl, int fd, unsigned long req, void* arg) {
     return r < 0 ? fail<int>(errno) : ok(r);
   }
   if (req == FIONREAD && !f->node.is_dir()) {
+    if (arg == nullptr) return fail<int>(EFAULT);
     std::lock_guard<std::mutex> g(f->mu);
     const std::uint64_t left = f->offset < f->node.size ? f->node.size - f->offset : 0;
     *static_cast<int*>(arg) = static_cast<int>(std::min<std::uint64_t>(left, INT_MAX));

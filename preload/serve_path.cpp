@@ -129,11 +129,13 @@ Outcome<int> stat_path(const char* path, St* buf) noexcept {
   return ok(0);
 }
 
+// fstat is on every open's path (Python calls it once per file): fill from
+// the open file's node, with no copy of it.
 template <typename St>
 Outcome<int> stat_fd(int fd, St* buf) noexcept {
-  Lookup l = lookup_fd(fd);
-  if (l.error != 0) return fail<int>(l.error);
-  fill_stat(l.node, buf);
+  FileRef f = FileRef::acquire(fd);
+  if (!f) return fail<int>(EBADF);
+  fill_stat(f->node, buf);
   return ok(0);
 }
 

@@ -200,7 +200,8 @@ int open_node(Node node, int flags) noexcept {
     return -ENOMEM;
   }
   f->node = std::move(node);
-  f->status_flags = flags & (O_ACCMODE | O_NONBLOCK | O_DIRECT | O_NOATIME | O_LARGEFILE | O_DIRECTORY);
+  // O_PATH kept: such an fd only names the file (reads give EBADF).
+  f->status_flags = flags & (O_ACCMODE | O_NONBLOCK | O_DIRECT | O_NOATIME | O_LARGEFILE | O_DIRECTORY | O_PATH);
   if (!attach(fd, f)) {
     release(f);
     ::close(fd);

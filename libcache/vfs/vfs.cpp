@@ -26,9 +26,9 @@ namespace objcache {
 
 namespace {
 
-// Keys that no S3 key can equal (S3 keys are UTF-8 without NUL... but may
-// contain \x01; the tag byte plus the NUL separator ObjectId::of adds make
-// a collision with a real key's id require an xxh3-128 collision anyway).
+// The key of a metadata record: NUL, kind, NUL, key. S3 keys are UTF-8 and
+// never start with NUL, so no object's id can be a metadata record's
+// (short of an xxh3-128 collision).
 std::string metadata_key(char kind, std::string_view key) {
   std::string s;
   s.reserve(key.size() + 4);

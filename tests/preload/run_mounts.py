@@ -73,7 +73,7 @@ SNIPPETS = {
         print(sorted(os.listdir(fd)))
         print(sorted(e.name for e in os.scandir(fd)))
         print(os.stat('class0/img001.jpg', dir_fd=fd).st_size)
-        print(sorted(os.path.relpath(os.path.join(d, f), os.path.join(root, 'imgs')) for d, _, fs, _ in os.fwalk(fd) for f in fs) if False else 'fwalk skipped')
+        print(sorted(os.path.join(d, f) for d, _, fs, _ in os.fwalk('.', dir_fd=fd) for f in fs))
         os.close(fd)
     """,
     "py_os_io": """
@@ -352,11 +352,14 @@ def errors_case(suite, env, mount):
         print('lock ok', fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY)
         print('write fd', err(lambda: os.write(fd, b'x')))
         os.close(fd)
+        fd = os.open(os.path.join(root, 'text/hello.txt'), os.O_PATH)
+        print('O_PATH read', err(lambda: os.read(fd, 1)), os.fstat(fd).st_size)
+        os.close(fd)
     """)
     rc, out, err = run([PY, "-c", code, mount], env)
     want = ("missing ENOENT\nmissing dir ENOENT\nread dir EISDIR\nopen dir EISDIR\nwrite EROFS\n"
             "create EROFS\nappend EROFS\nnotdir ENOTDIR\nxattr ENODATA\nlistxattr []\n"
-            "readlink EINVAL\nlock ok True\nwrite fd EBADF\n")
+            "readlink EINVAL\nlock ok True\nwrite fd EBADF\nO_PATH read EBADF 8890\n")
     suite.check("errors_enoent_eisdir_erofs_enodata", rc == 0 and out == want,
                 f"rc={rc}\n{out}\n{err[-1500:]}")
 
@@ -376,9 +379,10 @@ def metadata_case(suite, args, env, mount, config, shm, local):
     # one GET per file: no HEAD for the files the listing named.
     name = f"meta{os.getpid()}"
     cfg2 = config + ".meta"
-    text = open(config).read().replace(re.search(r'name = "[^"]*"', open(config).read()).group(0),
-                                       f'name = "{name}"')
-    open(cfg2, "w").write(text)
+    with open(config) as f:
+        text = re.sub(r'^name = "[^"]*"$', f'name = "{name}"', f.read(), count=1, flags=re.M)
+    with open(cfg2, "w") as f:
+        f.write(text)
     env2 = dict(env, OBJCACHE_CONFIG=cfg2)
     code = textwrap.dedent("""
         import os, sys
