@@ -116,6 +116,11 @@ Outcome<int> open_at(int dirfd, const char* path, int flags) noexcept {
   if ((flags & O_CREAT) != 0 && (flags & O_EXCL) != 0) return fail<int>(EEXIST);
   if (wants_write(flags)) return fail<int>(l.node.is_dir() ? EISDIR : EROFS);
   if ((flags & O_DIRECTORY) != 0 && !l.node.is_dir()) return fail<int>(ENOTDIR);
+  // The mount's prefetch starts with the open (an O_PATH open reads nothing).
+  if (!l.node.is_dir() && (flags & O_PATH) == 0) {
+    int e = 0;
+    if (Vfs* v = lib::vfs(&e); v != nullptr && !vfile::in_vfork_child()) v->opened(l.node);
+  }
   int fd = vfile::open_node(std::move(l.node), flags);
   if (fd < 0) return fail<int>(-fd);
   return ok(fd);

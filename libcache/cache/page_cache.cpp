@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "evict/eviction_policy.h"
+#include "fetch/gate.h"
 #include "fill/claim_table.h"
 #include "index/index.h"
 #include "memory/region_table.h"
@@ -50,6 +51,13 @@ struct PageCache::Impl {
   std::unique_ptr<shm::Index> index;
   std::unique_ptr<shm::ClaimTable> claims;
   std::unique_ptr<SpillStore> spill;
+  std::unique_ptr<FetchGate> gate;
+
+  // Records a data page read, for the working-set estimate.
+  void seen(const PageRef& ref) {
+    if (ref.mount == PageRef::kMetadata) return;
+    stats->note_seen(shm::page_hash(ref.id.lo, ref.id.hi, ref.page), ref.length);
+  }
 
   void count(Counter c, std::uint64_t n, int mount) {
     // Metadata pages are counted by their fillers (count_remote), which
@@ -156,6 +164,7 @@ Result<std::unique_ptr<PageCache>> PageCache::open(const CacheConfig& cfg, const
     impl->regions = std::make_unique<shm::RegionTable>(*impl->seg, *impl->stats, *impl->policy);
     impl->index = std::make_unique<shm::Index>(impl->seg->index(), g.index_shards, g.shard_entries);
     impl->claims = std::make_unique<shm::ClaimTable>(*impl->seg, opts.fill_deadline);
+    impl->gate = std::make_unique<FetchGate>(*impl->seg, *impl->stats);
     if (!cfg.spill_dir.empty()) {
       auto spill = SpillStore::open(SpillOptions::from(cfg));
       if (spill) {
@@ -186,6 +195,7 @@ Result<PageRead> PageCache::lookup(const PageRef& ref, std::uint32_t offset, std
   if (m.copy_from_ram(ref, offset, part)) {
     m.count(Counter::RamHits, 1, ref.mount);
     m.count(Counter::ServedBytes, part.size(), ref.mount);
+    m.seen(ref);
     return PageRead{part.size(), Tier::Ram};
   }
   return make_error(Status::NotFound, "page not cached");
@@ -199,6 +209,7 @@ Result<PageRead> PageCache::read(const PageRef& ref, std::uint32_t offset, std::
   }
   if (offset >= ref.length) return PageRead{0, Tier::Ram};
   auto part = out.first(std::min<std::size_t>(out.size(), ref.length - offset));
+  m.seen(ref);
   if (m.copy_from_ram(ref, offset, part)) {
     m.count(Counter::RamHits, 1, ref.mount);
     m.count(Counter::ServedBytes, part.size(), ref.mount);
@@ -280,6 +291,73 @@ bool PageCache::contains(const ObjectId& id, std::uint32_t page) {
   return impl_->with_ram_page(id, page, [](auto&&...) {});
 }
 
+std::optional<PendingFill> PageCache::try_begin_fill(const PageRef& ref, bool may_evict) {
+  Impl& m = *impl_;
+  if (ref.length == 0 || ref.length > m.cfg.page_size) return std::nullopt;
+  auto cached = [&] { return m.with_ram_page(ref.id, ref.page, [](auto&&...) {}); };
+  if (cached()) return std::nullopt;
+  auto claim = m.claims->try_acquire(ref.id.lo, ref.id.hi, ref.page);
+  if (!claim || claim->kind == shm::Claim::Kind::Busy) return std::nullopt;
+  // Filled between our look and the claim?
+  if (cached()) {
+    m.claims->complete(*claim, Status::Ok);
+    return std::nullopt;
+  }
+  auto res = m.regions->reserve(ref.length, may_evict);
+  if (!res) {
+    m.claims->complete(*claim, Status::Ok);  // waiters look again and fill it themselves
+    return std::nullopt;
+  }
+  if (m.spill) {
+    auto s = m.spill->read(BlockKey{ref.id.lo, ref.id.hi, ref.page}, res->data);
+    if (s && *s == ref.length) {
+      m.publish(ref, *res);
+      m.claims->complete(*claim, Status::Ok);
+      return std::nullopt;
+    }
+  }
+  PendingFill f;
+  f.ref = ref;
+  f.data = res->data;
+  f.claim_slot = claim->slot;
+  f.claimed = claim->kind == shm::Claim::Kind::Mine;
+  f.region = res->region;
+  f.offset = res->offset;
+  f.gen = res->gen;
+  f.header = res->header;
+  return f;
+}
+
+void PageCache::end_fill(PendingFill& f, const Result<std::size_t>& got, bool prefetched) {
+  Impl& m = *impl_;
+  shm::Reservation res;
+  res.region = f.region;
+  res.offset = f.offset;
+  res.gen = f.gen;
+  res.length = f.ref.length;
+  res.header = static_cast<shm::ItemHeader*>(f.header);
+  res.data = f.data;
+  shm::Claim claim{f.claimed ? shm::Claim::Kind::Mine : shm::Claim::Kind::Unclaimed, f.claim_slot};
+  if (!got || *got != f.ref.length) {
+    m.regions->release(res);
+    // Ok, not the error: a waiter then looks, misses, and fetches the page
+    // itself, so one failed prefetch never fails a demand read.
+    m.claims->complete(claim, Status::Ok);
+    if (!got) m.count(Counter::Errors, 1, f.ref.mount);
+    return;
+  }
+  m.count(Counter::RemoteBytes, f.ref.length, f.ref.mount);
+  if (prefetched) m.count(Counter::PrefetchedBytes, f.ref.length, f.ref.mount);
+  if (m.spill) {
+    m.spill->submit(BlockKey{f.ref.id.lo, f.ref.id.hi, f.ref.page}, "",
+                    static_cast<std::uint64_t>(f.ref.page) * m.cfg.page_size, f.data);
+  }
+  m.publish(f.ref, res);
+  m.claims->complete(claim, Status::Ok);
+}
+
+FetchGate& PageCache::gate() { return *impl_->gate; }
+
 void PageCache::evict(const ObjectId& id, std::uint32_t page) {
   Impl& m = *impl_;
   std::uint64_t entry = 0;
@@ -329,6 +407,8 @@ CacheStats PageCache::stats() {
   s.index_capacity = m.index->capacity();
   s.metadata_bytes = g.metadata_bytes();
   s.processes = snap.processes;
+  s.working_set_bytes = m.stats->working_set_bytes();
+  s.gets_in_flight = m.gate->in_flight();
   s.segment_path = m.seg->path();
   if (m.spill) {
     SpillStats ss = m.spill->stats();

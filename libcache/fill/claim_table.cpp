@@ -52,6 +52,14 @@ bool ClaimTable::matches(std::uint32_t slot, std::uint64_t lo, std::uint64_t hi,
 }
 
 Result<Claim> ClaimTable::acquire(std::uint64_t lo, std::uint64_t hi, std::uint32_t page) {
+  return claim(lo, hi, page, /*wait=*/true);
+}
+
+Result<Claim> ClaimTable::try_acquire(std::uint64_t lo, std::uint64_t hi, std::uint32_t page) {
+  return claim(lo, hi, page, /*wait=*/false);
+}
+
+Result<Claim> ClaimTable::claim(std::uint64_t lo, std::uint64_t hi, std::uint32_t page, bool wait) {
   ClaimSlot* slots = seg_.claims();
   const std::uint32_t n = seg_.geometry().claim_slots;
   const std::uint32_t start = static_cast<std::uint32_t>(page_hash(lo, hi, page) % n);
@@ -67,6 +75,7 @@ Result<Claim> ClaimTable::acquire(std::uint64_t lo, std::uint64_t hi, std::uint3
       if (phase_of(w) == P(ClaimPhase::Setup)) setup_seen = true;
       if (phase_of(w) != P(ClaimPhase::Filling)) continue;
       if (!matches(i, lo, hi, page)) continue;
+      if (!wait) return Claim{Claim::Kind::Busy, i};
       return wait_for(i, seq_of(w));
     }
     if (setup_seen) {  // a claim is being written; its key may be ours
@@ -117,6 +126,7 @@ Result<Claim> ClaimTable::acquire(std::uint64_t lo, std::uint64_t hi, std::uint3
     if (yield_to_other) {
       // Nobody waits on a claim this young that lost; free it and go round.
       complete(Claim{Claim::Kind::Mine, mine}, Status::Ok);
+      if (!wait) return Claim{Claim::Kind::Busy, mine};
       continue;
     }
     return Claim{Claim::Kind::Mine, mine};

@@ -18,6 +18,7 @@ struct Claim {
     Mine,       // we fill the page, then call complete()
     Done,       // another process filled it: look it up again
     Unclaimed,  // the table was full around this key: fill without coordination
+    Busy,       // another process is filling it and we asked not to wait
   };
   Kind kind = Kind::Unclaimed;
   std::uint32_t slot = 0;
@@ -33,6 +34,8 @@ class ClaimTable {
   // Claims (id, page) or waits for its filler. The error of a failed fill
   // reaches every waiter.
   Result<Claim> acquire(std::uint64_t id_lo, std::uint64_t id_hi, std::uint32_t page);
+  // As acquire(), but Busy instead of waiting for another filler.
+  Result<Claim> try_acquire(std::uint64_t id_lo, std::uint64_t id_hi, std::uint32_t page);
   // Ends our claim with the fill's outcome and wakes the waiters.
   void complete(const Claim& c, Status outcome);
 
@@ -41,6 +44,7 @@ class ClaimTable {
 
  private:
   static constexpr std::uint32_t kWindow = 16;
+  Result<Claim> claim(std::uint64_t lo, std::uint64_t hi, std::uint32_t page, bool wait);
   Result<Claim> wait_for(std::uint32_t slot, std::uint32_t seq);
   bool matches(std::uint32_t slot, std::uint64_t lo, std::uint64_t hi, std::uint32_t page) const;
 

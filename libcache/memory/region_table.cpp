@@ -104,7 +104,7 @@ void RegionTable::walk(std::uint32_t r, std::uint32_t gen, std::uint64_t limit,
   }
 }
 
-std::uint32_t RegionTable::take_region() {
+std::uint32_t RegionTable::take_region(bool may_evict) {
   // A never-used region first.
   const std::uint32_t n = count();
   for (std::uint32_t r = 0; r < n; ++r) {
@@ -116,6 +116,7 @@ std::uint32_t RegionTable::take_region() {
       return r;
     }
   }
+  if (!may_evict) return kNoRegion;
   std::uint32_t r = policy_.reclaim(*this);
   if (r == kNoRegion && stats_.reap_dead() > 0) r = policy_.reclaim(*this);
   if (r == kNoRegion) return kNoRegion;
@@ -132,7 +133,7 @@ std::uint32_t RegionTable::take_region() {
   return r;
 }
 
-Result<Reservation> RegionTable::reserve(std::uint32_t length) {
+Result<Reservation> RegionTable::reserve(std::uint32_t length, bool may_evict) {
   const std::uint64_t need = item_span(length);
   if (need > region_size()) {
     return make_error(Status::InvalidArgument, "item of " + std::to_string(length) + " bytes exceeds a region");
@@ -166,9 +167,10 @@ Result<Reservation> RegionTable::reserve(std::uint32_t length) {
       hdr.current_region.compare_exchange_strong(r, kNoRegion, std::memory_order_acq_rel);
       continue;
     }
-    std::uint32_t fresh = take_region();
+    std::uint32_t fresh = take_region(may_evict);
     if (fresh == kNoRegion) {
-      return make_error(Status::NoSpace, "cache full and nothing can be evicted");
+      return make_error(Status::NoSpace, may_evict ? "cache full and nothing can be evicted"
+                                                   : "cache full (and this fill may not evict)");
     }
     RegionDesc& d = desc(fresh);
     d.used.store(0, std::memory_order_relaxed);

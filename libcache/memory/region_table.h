@@ -52,8 +52,9 @@ class RegionTable {
   }
 
   // Room for an item of length data bytes, pinned until release().
-  // NoSpace when the cache is full and nothing may be reclaimed.
-  Result<Reservation> reserve(std::uint32_t length);
+  // NoSpace when the cache is full and nothing may be reclaimed; with
+  // may_evict false, when a new region would have to be reclaimed.
+  Result<Reservation> reserve(std::uint32_t length, bool may_evict = true);
   // Marks the item complete (the caller wrote its data and header fields).
   void publish(const Reservation& r);
   // Drops the reservation's pin. Without publish() first, the space stays
@@ -70,7 +71,7 @@ class RegionTable {
  private:
   bool pin_open(std::uint32_t r, std::uint64_t& state);
   void seal(std::uint32_t r);
-  std::uint32_t take_region();
+  std::uint32_t take_region(bool may_evict);
   // Visits the complete items of r written in generation gen, up to limit.
   void walk(std::uint32_t r, std::uint32_t gen, std::uint64_t limit,
             const std::function<void(const ItemHeader&, std::span<const std::byte>)>& fn) const;

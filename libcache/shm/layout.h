@@ -3,8 +3,8 @@
 // Offsets, never pointers: each process maps the segment at its own address.
 // Owns the bit layouts and the version; knows nothing of S3 or the shim.
 //
-//   [SegmentHeader 4 KiB][stats slots][claim table][region descriptors]
-//   [index shards][pad to 2 MiB][data: regions of region_size bytes]
+//   [SegmentHeader 4 KiB][stats slots][claim table][seen bitmap]
+//   [region descriptors][index shards][pad to 4 KiB][data: regions]
 //
 // Bump kLayoutVersion whenever any struct below, a bit layout, or the order
 // of the areas changes: a process that sees another version passes through.
@@ -17,7 +17,7 @@
 namespace objcache::shm {
 
 inline constexpr std::uint64_t kMagic = 0x3148534548434f4full;  // "OCHESH1" little-endian
-inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kLayoutVersion = 2;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::uint32_t kMaxStatSlots = 128;  // processes counted at once
 inline constexpr std::uint32_t kMaxMountStats = 16;  // mounts with their own counters
@@ -44,7 +44,10 @@ struct alignas(kCacheLine) StatSlot {
   // The owning pid, 0 when free. CAS (acq_rel) to claim; a dead owner's
   // slot is taken over with its counters kept, so totals never go down.
   std::atomic<std::int32_t> pid;
-  std::uint8_t pad[kCacheLine - 4];
+  // GETs this process holds slots of the fetch gate for (FetchGate); the
+  // process taking over a dead owner's slot gives them back.
+  std::atomic<std::uint32_t> gets_in_flight;
+  std::uint8_t pad[kCacheLine - 8];
   // Reader pins this process holds, as [region:32][count:32] (0 = unused).
   // The process taking over a dead owner's slot returns its pins to the
   // regions, so a process killed mid-read or mid-fill leaks nothing.
@@ -73,6 +76,10 @@ struct alignas(kCacheLine) ClaimSlot {
   std::uint8_t pad[kCacheLine - 40];
 };
 static_assert(sizeof(ClaimSlot) == 64);
+
+// The working-set estimate: one bit per page hash (linear counting). A
+// data page read for the first time sets its bit and adds its length.
+inline constexpr std::uint64_t kSeenBits = 1ull << 23;  // 1 MiB
 
 enum class ClaimPhase : std::uint32_t { Free = 0, Setup = 1, Filling = 2, DoneOk = 3, DoneError = 4 };
 
@@ -148,7 +155,17 @@ struct SegmentHeader {
   // installs a region has reset its descriptor first.
   std::atomic<std::uint32_t> current_region;
   std::uint32_t pad0;
-  std::uint8_t pad[4096 - 120];
+  std::uint64_t seen_offset;  // the seen bitmap (kSeenBits bits)
+  // The fetch gate (fetch/gate.h): GETs in flight node-wide; a futex word
+  // bumped on every release; until when (CLOCK_MONOTONIC ns) background
+  // prefetch yields because a readahead is waiting for a slot.
+  std::atomic<std::uint32_t> gets_in_flight;
+  std::atomic<std::uint32_t> gate_seq;
+  std::atomic<std::int64_t> readahead_waiting_until;
+  // The working set: bits set in the seen bitmap and the bytes they stand for.
+  std::atomic<std::uint64_t> seen_pages;
+  std::atomic<std::uint64_t> seen_bytes;
+  std::uint8_t pad[4096 - 160];
 };
 static_assert(sizeof(SegmentHeader) == 4096);
 

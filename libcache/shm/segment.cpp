@@ -42,7 +42,8 @@ Result<Geometry> plan(const CacheConfig& cfg) {
 
   g.stats_offset = sizeof(SegmentHeader);
   g.claims_offset = align_up(g.stats_offset + sizeof(StatSlot) * kMaxStatSlots, kCacheLine);
-  g.regions_offset = align_up(g.claims_offset + sizeof(ClaimSlot) * g.claim_slots, kCacheLine);
+  g.seen_offset = align_up(g.claims_offset + sizeof(ClaimSlot) * g.claim_slots, kCacheLine);
+  g.regions_offset = align_up(g.seen_offset + kSeenBits / 8, kCacheLine);
   // The descriptors are sized for the most regions that could fit; the
   // data area then takes what is left, in whole regions.
   std::uint64_t max_regions = cfg.memory / g.region_size;
@@ -132,6 +133,7 @@ Result<std::unique_ptr<Segment>> Segment::open(const CacheConfig& cfg, const std
       h.shard_entries = geo->shard_entries;
       h.stats_offset = geo->stats_offset;
       h.claims_offset = geo->claims_offset;
+      h.seen_offset = geo->seen_offset;
       h.regions_offset = geo->regions_offset;
       h.index_offset = geo->index_offset;
       h.data_offset = geo->data_offset;

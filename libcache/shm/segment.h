@@ -28,6 +28,7 @@ struct Geometry {
   std::uint32_t shard_entries = 0;
   std::uint64_t stats_offset = 0;
   std::uint64_t claims_offset = 0;
+  std::uint64_t seen_offset = 0;
   std::uint64_t regions_offset = 0;
   std::uint64_t index_offset = 0;
   std::uint64_t data_offset = 0;
@@ -55,6 +56,7 @@ class Segment {
   SegmentHeader& header() const { return *reinterpret_cast<SegmentHeader*>(base_); }
   StatSlot* stat_slots() const { return at<StatSlot>(geo_.stats_offset); }
   ClaimSlot* claims() const { return at<ClaimSlot>(geo_.claims_offset); }
+  std::atomic<std::uint64_t>* seen_bitmap() const { return at<std::atomic<std::uint64_t>>(geo_.seen_offset); }
   RegionDesc* regions() const { return at<RegionDesc>(geo_.regions_offset); }
   std::atomic<std::uint64_t>* index() const { return at<std::atomic<std::uint64_t>>(geo_.index_offset); }
   std::byte* region_data(std::uint32_t r) const {

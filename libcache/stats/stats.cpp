@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stats/stats.h"
 
+#include <cmath>
 #include <thread>
 
 #include "util/log.h"
@@ -109,10 +110,42 @@ std::uint32_t Stats::reap_dead() {
         returned += count;
       }
     }
+    std::uint32_t gets = slots[i].gets_in_flight.exchange(0, std::memory_order_acq_rel);
+    if (gets > 0) seg_.header().gets_in_flight.fetch_sub(gets, std::memory_order_acq_rel);
     slots[i].pid.store(0, std::memory_order_release);
   }
   if (returned > 0) OC_WARN("returned %u region pins left by dead processes", returned);
   return returned;
+}
+
+void Stats::add_gets_in_flight(int delta) {
+  StatSlot* s = slot();
+  if (s == nullptr) return;
+  s->gets_in_flight.fetch_add(static_cast<std::uint32_t>(delta), std::memory_order_acq_rel);
+}
+
+void Stats::note_seen(std::uint64_t page_hash, std::uint32_t length) {
+  // The index hashes the low bits; mix so the bitmap uses other ones.
+  std::uint64_t bit = (page_hash * 0x9e3779b97f4a7c15ull >> 20) % kSeenBits;
+  std::atomic<std::uint64_t>& word = seg_.seen_bitmap()[bit / 64];
+  const std::uint64_t mask = 1ull << (bit % 64);
+  if ((word.load(std::memory_order_relaxed) & mask) != 0) return;
+  if ((word.fetch_or(mask, std::memory_order_relaxed) & mask) != 0) return;
+  SegmentHeader& h = seg_.header();
+  h.seen_pages.fetch_add(1, std::memory_order_relaxed);
+  h.seen_bytes.fetch_add(length, std::memory_order_relaxed);
+}
+
+std::uint64_t Stats::working_set_bytes() const {
+  const SegmentHeader& h = seg_.header();
+  const double set = static_cast<double>(h.seen_pages.load(std::memory_order_relaxed));
+  const double bytes = static_cast<double>(h.seen_bytes.load(std::memory_order_relaxed));
+  if (set <= 0) return 0;
+  const double m = static_cast<double>(kSeenBits);
+  // Linear counting: n ~ -m ln(1 - set/m). Past 99% full it saturates.
+  const double fill = std::min(set / m, 0.99);
+  const double distinct = -m * std::log1p(-fill);
+  return static_cast<std::uint64_t>(bytes * std::max(1.0, distinct / set));
 }
 
 StatsSnapshot Stats::snapshot() const {

@@ -34,7 +34,18 @@ class Stats {
   // Records that this process took (+1) or dropped (-1) a pin on region r.
   void record_pin(std::uint32_t r, int delta);
   StatsSnapshot snapshot() const;
-  // Returns the pins of dead processes to their regions; frees their slots
+  // Adds delta to the fetch-gate slots this process holds (fetch/gate.h),
+  // so that reap_dead can give back the slots of a process that died.
+  void add_gets_in_flight(int delta);
+
+  // The working set: marks a data page as read. The first read of a page
+  // (by its hash in the seen bitmap) adds its length. One relaxed load when
+  // the page was seen before.
+  void note_seen(std::uint64_t page_hash, std::uint32_t length);
+  // Distinct bytes read since the segment was made: the bitmap's bytes,
+  // corrected for hash collisions (linear counting).
+  std::uint64_t working_set_bytes() const;
+  // Returns the pins and gate slots of dead processes; frees their slots
   // (keeping their counts). Returns how many pins were returned.
   std::uint32_t reap_dead();
 

@@ -16,7 +16,10 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
+#include <unordered_map>
 
+#include "fetch/fetcher.h"
 #include "objcache/object_store.h"
 #include "util/checksum.h"
 #include "util/log.h"
@@ -71,8 +74,79 @@ struct Vfs::Impl {
   std::size_t memo_entries = 0;
   static constexpr std::size_t kMemoMaxEntries = 200000;
 
+  // Sequential readahead: per object, the page expected next and the
+  // window, which doubles while reads stay sequential.
+  struct Sequence {
+    std::uint32_t next = 0;
+    std::uint32_t window = 0;
+    std::uint32_t ahead_until = 0;  // pages below this are queued already
+  };
+  std::mutex seq_mu;
+  std::unordered_map<std::uint64_t, Sequence> sequences;
+  static constexpr std::uint64_t kReadaheadMaxBytes = 64ull << 20;
+  static constexpr std::size_t kMaxSequences = 4096;
+
+  // Directories this process queued for prefetch, by (mount, prefix, epoch).
+  std::mutex prefetched_mu;
+  std::set<std::string> prefetched_dirs;
+
+  // Last: destroyed first, while the stores and the cache it uses live.
+  std::unique_ptr<Fetcher> fetcher;
+
   Impl(const Config& c, std::unique_ptr<PageCache> pc)
-      : cfg(c), table(c.mounts), cache(std::move(pc)), stores(c.mounts.size()) {}
+      : cfg(c), table(c.mounts), cache(std::move(pc)), stores(c.mounts.size()) {
+    fetcher = std::make_unique<Fetcher>(
+        *cache, [this](int m) { return store(m); }, cfg.store.prefetch_concurrency);
+  }
+
+  FetchTarget target(const Node& file) const {
+    const MountConfig& mc = mount(file.mount);
+    return FetchTarget{file.mount, file.key, file.etag, file.size,
+                       ObjectId::of(mc.source.bucket, file.key, file.etag)};
+  }
+
+  // After a demand read of page `page` of a large object: queue the pages
+  // ahead while the reads are sequential.
+  void read_ahead(const Node& file, const FetchTarget& t, std::uint32_t page) {
+    if (mount(file.mount).prefetch == Prefetch::None || t.size <= kSmallObjectMax) return;
+    const std::uint32_t pages = fetcher->page_count(t);
+    const auto max_window = static_cast<std::uint32_t>(
+        std::max<std::uint64_t>(2, kReadaheadMaxBytes / cache->page_size()));
+    std::uint32_t from = 0;
+    std::uint32_t to = 0;
+    {
+      std::lock_guard<std::mutex> g(seq_mu);
+      if (sequences.size() >= kMaxSequences) sequences.clear();
+      Sequence& s = sequences[t.id.lo ^ t.id.hi];
+      if (page + 1 == s.next) return;  // the same page again
+      s.window = (page == s.next && s.window > 0) ? std::min(s.window * 2, max_window) : 2;
+      if (page != s.next) s.ahead_until = 0;  // a jump: start over
+      s.next = page + 1;
+      from = std::max(page + 1, s.ahead_until);
+      to = std::min(pages, page + 1 + s.window);
+      if (to <= from) return;
+      s.ahead_until = to;
+    }
+    fetcher->enqueue(FetchPriority::Readahead, std::make_shared<const FetchTarget>(t), from, to - from);
+  }
+
+  // Queues the files of a listed directory for background prefetch, once
+  // per process and metadata epoch.
+  void prefetch_listing(int m, const std::string& prefix, const Listing& entries) {
+    if (mount(m).prefetch != Prefetch::Directory) return;
+    {
+      std::lock_guard<std::mutex> g(prefetched_mu);
+      if (!prefetched_dirs.insert(std::to_string(m) + '\0' + prefix + '\0' + epoch(m)).second) return;
+    }
+    const MountConfig& mc = mount(m);
+    for (const DirEntry& e : entries) {
+      if (e.kind != NodeKind::File || e.etag.empty() || e.size == 0) continue;
+      std::string key = prefix + e.name;
+      ObjectId id = ObjectId::of(mc.source.bucket, key, e.etag);
+      auto t = std::make_shared<const FetchTarget>(FetchTarget{m, std::move(key), e.etag, e.size, id});
+      fetcher->enqueue(FetchPriority::Prefetch, t, 0, fetcher->page_count(*t));
+    }
+  }
 
   const MountConfig& mount(int m) const { return cfg.mounts[static_cast<std::size_t>(m)]; }
 
@@ -284,11 +358,17 @@ void before_fork() {
   for (Vfs::Impl* v : g_live) {
     v->stores_mu.lock();
     v->memo_mu.lock();
+    v->seq_mu.lock();
+    v->prefetched_mu.lock();
+    v->fetcher->lock_for_fork();
   }
 }
 
 void after_fork() {
   for (Vfs::Impl* v : g_live) {
+    v->fetcher->unlock_after_fork();
+    v->prefetched_mu.unlock();
+    v->seq_mu.unlock();
     v->memo_mu.unlock();
     v->stores_mu.unlock();
   }
@@ -400,7 +480,9 @@ Result<Node> Vfs::stat(const Resolved& where) {
 Result<std::shared_ptr<const Listing>> Vfs::list(const Node& dir) {
   try {
     if (!dir.is_dir()) return make_error(Status::InvalidArgument, "not a directory: " + dir.key);
-    return impl_->listing(dir.mount, dir.key, /*fill=*/true);
+    auto l = impl_->listing(dir.mount, dir.key, /*fill=*/true);
+    if (l) impl_->prefetch_listing(dir.mount, dir.key, **l);
+    return l;
   } catch (const std::exception& e) {
     return make_error(Status::IoError, std::string("list: ") + e.what());
   }
@@ -411,40 +493,21 @@ Result<std::size_t> Vfs::read(const Node& file, std::uint64_t offset, std::span<
     Impl& v = *impl_;
     if (file.is_dir()) return make_error(Status::InvalidArgument, "is a directory: " + file.key);
     if (offset >= file.size || out.empty()) return std::size_t{0};
-    const MountConfig& mc = v.mount(file.mount);
     const std::uint64_t ps = v.cache->page_size();
-    const ObjectId id = ObjectId::of(mc.source.bucket, file.key, file.etag);
+    const FetchTarget t = v.target(file);
     const std::uint64_t end = std::min<std::uint64_t>(file.size, offset + out.size());
     std::size_t done = 0;
     for (std::uint64_t pos = offset; pos < end;) {
-      const std::uint64_t page = pos / ps;
-      const std::uint64_t page_start = page * ps;
-      const auto length = static_cast<std::uint32_t>(std::min<std::uint64_t>(ps, file.size - page_start));
-      const auto in_page = static_cast<std::uint32_t>(pos - page_start);
-      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(end - pos, length - in_page));
-      PageRef ref{id, static_cast<std::uint32_t>(page), length, file.mount};
-      auto got = v.cache->read(ref, in_page, out.subspan(done, want),
-                               [&](std::span<std::byte> dst) -> Result<std::size_t> {
-                                 auto st = v.store(file.mount);
-                                 if (!st) return st.error();
-                                 GetRequest req;
-                                 req.key = file.key;
-                                 req.offset = page_start;
-                                 req.length = length;
-                                 req.if_match = file.etag;
-                                 auto r = (*st)->get(req, dst);
-                                 if (!r) return r.error();
-                                 if (r->bytes != length) {
-                                   return make_error(Status::PreconditionFailed,
-                                                     "object changed size: " + file.key);
-                                 }
-                                 return std::size_t{length};
-                               });
+      const auto page = static_cast<std::uint32_t>(pos / ps);
+      const auto in_page = static_cast<std::uint32_t>(pos - static_cast<std::uint64_t>(page) * ps);
+      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(end - pos, ps - in_page));
+      auto got = v.fetcher->read_page(t, page, in_page, out.subspan(done, want));
       if (!got) {
         if (done > 0) return done;  // what was read before the error
         return got.error();
       }
       if (got->bytes == 0) break;
+      v.read_ahead(file, t, page);
       done += got->bytes;
       pos += got->bytes;
     }
@@ -452,6 +515,76 @@ Result<std::size_t> Vfs::read(const Node& file, std::uint64_t offset, std::span<
   } catch (const std::exception& e) {
     return make_error(Status::IoError, std::string("read: ") + e.what());
   }
+}
+
+void Vfs::opened(const Node& file) {
+  try {
+    Impl& v = *impl_;
+    if (file.is_dir() || file.mount < 0 || file.size == 0) return;
+    switch (v.mount(file.mount).prefetch) {
+      case Prefetch::None:
+        return;
+      case Prefetch::File: {
+        auto t = std::make_shared<const FetchTarget>(v.target(file));
+        v.fetcher->enqueue(FetchPriority::Prefetch, t, 1, v.fetcher->page_count(*t));
+        return;
+      }
+      case Prefetch::Directory: {
+        const std::string parent = parent_prefix(file.key);
+        auto l = v.listing(file.mount, parent, /*fill=*/true);
+        if (l) v.prefetch_listing(file.mount, parent, **l);
+        return;
+      }
+    }
+  } catch (const std::exception& e) {
+    OC_WARN("prefetch after open: %s", e.what());
+  }
+}
+
+void Vfs::load(const Node& file) {
+  try {
+    if (file.is_dir() || file.size == 0) return;
+    auto t = std::make_shared<const FetchTarget>(impl_->target(file));
+    impl_->fetcher->enqueue(FetchPriority::Readahead, t, 0, impl_->fetcher->page_count(*t));
+  } catch (const std::exception& e) {
+    OC_WARN("load: %s", e.what());
+  }
+}
+
+FetchProgress Vfs::background_progress() { return impl_->fetcher->progress(); }
+void Vfs::wait_background() { impl_->fetcher->drain(); }
+void Vfs::cancel_background() { impl_->fetcher->cancel(); }
+
+std::uint64_t Vfs::cached_bytes(const Node& file) {
+  if (file.is_dir()) return 0;
+  const FetchTarget t = impl_->target(file);
+  std::uint64_t bytes = 0;
+  for (std::uint32_t p = 0, n = impl_->fetcher->page_count(t); p < n; ++p) {
+    if (impl_->cache->contains(t.id, p)) bytes += impl_->fetcher->page_ref(t, p).length;
+  }
+  return bytes;
+}
+
+void Vfs::evict(const Node& file) {
+  if (file.is_dir()) return;
+  const FetchTarget t = impl_->target(file);
+  for (std::uint32_t p = 0, n = impl_->fetcher->page_count(t); p < n; ++p) {
+    impl_->cache->unpin(t.id, p);  // a pinned page would keep its region forever
+    impl_->cache->evict(t.id, p);
+  }
+}
+
+std::uint64_t Vfs::pin(const Node& file, bool pinned) {
+  if (file.is_dir()) return 0;
+  const FetchTarget t = impl_->target(file);
+  std::uint64_t bytes = 0;
+  for (std::uint32_t p = 0, n = impl_->fetcher->page_count(t); p < n; ++p) {
+    if (!impl_->cache->contains(t.id, p)) continue;
+    if (pinned) impl_->cache->pin(t.id, p);
+    else impl_->cache->unpin(t.id, p);
+    bytes += impl_->fetcher->page_ref(t, p).length;
+  }
+  return bytes;
 }
 
 }  // namespace objcache

@@ -23,5 +23,11 @@ std::string shm_dir_override();
 
 int run_check(const GlobalOptions& g, const std::vector<std::string>& args);
 int run_stats(const GlobalOptions& g, const std::vector<std::string>& args);
+int run_load(const GlobalOptions& g, const std::vector<std::string>& args);
+int run_ls(const GlobalOptions& g, const std::vector<std::string>& args);
+int run_evict(const GlobalOptions& g, const std::vector<std::string>& args);
+int run_pin(const GlobalOptions& g, const std::vector<std::string>& args);
+int run_unpin(const GlobalOptions& g, const std::vector<std::string>& args);
+int run_verify(const GlobalOptions& g, const std::vector<std::string>& args);
 
 }  // namespace objcache::cachectl

@@ -18,7 +18,14 @@ constexpr const char* kUsage =
     "  check     load the configuration, print the effective settings (secrets\n"
     "            masked) and list each mount's bucket; exit 0 only if all is well\n"
     "  stats     the cache's counters summed over its processes, overall and per\n"
-    "            mount [--json | --prometheus] [--watch SECONDS]\n"
+    "            mount, and the working set against capacity\n"
+    "            [--json | --prometheus] [--watch SECONDS]\n"
+    "  load      fetch every file under PATH... into the cache [--json]\n"
+    "  ls        PATH...: object sizes and the bytes cached [--json]\n"
+    "  evict     PATH...: drop the cached pages of every file under them\n"
+    "  pin       PATH...: keep their cached pages in RAM\n"
+    "  unpin     PATH...: let eviction take them again\n"
+    "  verify    check the checksum of every cached page, RAM and spill [--json]\n"
     "\n"
     "The configuration is FILE, else $OBJCACHE_CONFIG, else\n"
     "~/.config/objcache/config.toml, else /etc/objcache/config.toml.\n"
@@ -79,6 +86,12 @@ int main(int argc, char** argv) {
   std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
   if (cmd == "check") return objcache::cachectl::run_check(g, rest);
   if (cmd == "stats") return objcache::cachectl::run_stats(g, rest);
+  if (cmd == "load") return objcache::cachectl::run_load(g, rest);
+  if (cmd == "ls") return objcache::cachectl::run_ls(g, rest);
+  if (cmd == "evict") return objcache::cachectl::run_evict(g, rest);
+  if (cmd == "pin") return objcache::cachectl::run_pin(g, rest);
+  if (cmd == "unpin") return objcache::cachectl::run_unpin(g, rest);
+  if (cmd == "verify") return objcache::cachectl::run_verify(g, rest);
   std::fprintf(stderr, "cachectl: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
   return 2;
 }

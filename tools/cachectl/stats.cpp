@@ -18,8 +18,10 @@ constexpr const char* kStatsUsage =
     "usage: cachectl [--config FILE] stats [--json | --prometheus] [--watch SECONDS]\n"
     "\n"
     "Prints the cache's counters summed over every process that used it:\n"
-    "hits by tier, misses, bytes served and fetched, evictions, errors, and\n"
-    "RAM and spill use against capacity, overall and per mount.\n"
+    "hits by tier, misses, the hit ratio, bytes served and fetched, evictions,\n"
+    "errors, RAM and spill use against capacity, overall and per mount, and\n"
+    "the working set: the distinct bytes read since the cache was made (an\n"
+    "estimate), against capacity, so you can tell whether the data fits.\n"
     "  --json         one JSON object (fields as in the README)\n"
     "  --prometheus   Prometheus text exposition format\n"
     "  --watch N      print again every N seconds until interrupted\n";
@@ -61,6 +63,9 @@ std::string to_json(const Config& cfg, const CacheStats& s) {
   j["spill_used_bytes"] = s.spill_used_bytes;
   j["spill_capacity_bytes"] = s.spill_capacity_bytes;
   j["index_entries"] = s.index_entries;
+  j["working_set_bytes"] = s.working_set_bytes;
+  j["capacity_bytes"] = s.ram_capacity_bytes + s.spill_capacity_bytes;
+  j["gets_in_flight"] = s.gets_in_flight;
   j["processes"] = s.processes;
   j["cache"] = cfg.cache.name;
   j["segment"] = s.segment_path;
@@ -94,7 +99,9 @@ std::string to_prometheus(const Config& cfg, const CacheStats& s) {
   for (auto [name, v] : {std::pair{"ram_used_bytes", s.ram_used_bytes},
                          std::pair{"ram_capacity_bytes", s.ram_capacity_bytes},
                          std::pair{"spill_used_bytes", s.spill_used_bytes},
-                         std::pair{"spill_capacity_bytes", s.spill_capacity_bytes}}) {
+                         std::pair{"spill_capacity_bytes", s.spill_capacity_bytes},
+                         std::pair{"working_set_bytes", s.working_set_bytes},
+                         std::pair{"gets_in_flight", std::uint64_t{s.gets_in_flight}}}) {
     std::snprintf(line, sizeof line, "# TYPE objcache_%s gauge\nobjcache_%s{cache=\"%s\"} %llu\n", name, name,
                   cfg.cache.name.c_str(), static_cast<unsigned long long>(v));
     out += line;
@@ -118,6 +125,13 @@ std::string to_text(const Config& cfg, const CacheStats& s) {
   } else {
     std::snprintf(line, sizeof line, "spill  disabled\n");
   }
+  out += line;
+  const std::uint64_t capacity = s.ram_capacity_bytes + s.spill_capacity_bytes;
+  std::snprintf(line, sizeof line, "working set  %s read since the cache was made, against %s of capacity: %s\n",
+                format_size(s.working_set_bytes).c_str(), format_size(capacity).c_str(),
+                s.working_set_bytes <= s.ram_capacity_bytes ? "fits in RAM"
+                : s.working_set_bytes <= capacity           ? "fits with the spill tier"
+                                                            : "does NOT fit (expect misses every epoch)");
   out += line;
   auto block = [&](const char* title, const CacheCounters& c) {
     std::snprintf(line, sizeof line,

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -53,6 +54,34 @@ struct PageRead {
 // ranged GET. Called at most once per miss node-wide.
 using PageFiller = std::function<Result<std::size_t>(std::span<std::byte> dst)>;
 
+// A fill started without waiting (readahead, prefetch, the other pages of
+// a small object fetched by one GET): the page is claimed by this process
+// and room for it reserved. Write exactly ref.length bytes into data, then
+// call PageCache::end_fill, once, from any thread.
+struct PendingFill {
+  PageRef ref;
+  std::span<std::byte> data;
+  // The claim and the reservation (PageCache's business).
+  std::uint32_t claim_slot = 0;
+  bool claimed = false;
+  std::uint32_t region = 0;
+  std::uint32_t offset = 0;
+  std::uint32_t gen = 0;
+  void* header = nullptr;
+};
+
+class FetchGate;
+
+// Background fetching (readahead, prefetch, cachectl load) of one process.
+struct FetchProgress {
+  std::uint64_t queued_pages = 0;   // pages waiting in this process's queues
+  std::uint64_t fetched_bytes = 0;  // by this process's background GETs
+  std::uint64_t skipped_pages = 0;  // found cached, or being filled by another process
+  std::uint64_t no_room_pages = 0;  // prefetch found no free room
+  std::uint64_t failed_pages = 0;   // GET failed
+  std::uint64_t in_flight = 0;      // this process's background GETs now
+};
+
 struct CacheCounters {
   std::uint64_t ram_hits = 0;
   std::uint64_t spill_hits = 0;
@@ -76,6 +105,8 @@ struct CacheStats {
   std::uint64_t index_capacity = 0;
   std::uint64_t metadata_bytes = 0;  // index and bookkeeping inside the segment
   std::uint32_t processes = 0;       // processes attached now
+  std::uint64_t working_set_bytes = 0;  // distinct data bytes read since the segment was made (estimate)
+  std::uint32_t gets_in_flight = 0;     // GETs in flight node-wide now
   std::string segment_path;
 };
 
@@ -109,6 +140,17 @@ class PageCache {
   // As read(), but never fills: NotFound on a miss, and no miss counted.
   Result<PageRead> lookup(const PageRef& ref, std::uint32_t offset, std::span<std::byte> out);
   bool contains(const ObjectId& id, std::uint32_t page);
+
+  // Starts filling a page without waiting. nullopt when there is nothing
+  // to do now: the page is in RAM, or was on the spill tier (this brings
+  // it back to RAM), or another process is filling it, or there is no room
+  // (with may_evict false: no free room, so nothing cached is evicted).
+  std::optional<PendingFill> try_begin_fill(const PageRef& ref, bool may_evict);
+  // Ends a fill: got == ref.length publishes the page, anything else
+  // abandons it (waiters then fetch it themselves, or get the error).
+  // Counts the bytes as remote_bytes, and as prefetched_bytes if
+  // prefetched; the request itself is counted by the caller (count_remote).
+  void end_fill(PendingFill& fill, const Result<std::size_t>& got, bool prefetched);
   // Drops the page from RAM and spill.
   void evict(const ObjectId& id, std::uint32_t page);
   // A pinned page stays in RAM: its region is never reclaimed. No effect
@@ -118,6 +160,9 @@ class PageCache {
 
   // Counts a fetch made outside read()'s filler (prefetch, uncached reads).
   void count_remote(std::uint64_t bytes, int mount);
+
+  // The node-wide limit on GETs in flight (fetch/gate.h).
+  FetchGate& gate();
 
   CacheStats stats();
   // Checks the checksum of every cached page, RAM and spill; bad ones are dropped.

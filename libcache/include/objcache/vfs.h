@@ -72,6 +72,26 @@ class Vfs {
   // fewer only at the end of the file. Waits for the fetch on a miss.
   Result<std::size_t> read(const Node& file, std::uint64_t offset, std::span<std::byte> out);
 
+  // A file was opened: starts its mount's prefetch in the background
+  // ("directory": the other files of its directory; "file": the rest of
+  // the file). Listing a directory of a "directory" mount does the same.
+  void opened(const Node& file);
+  // Queues the whole file for fetching in the background, at full
+  // concurrency, evicting as reads would (cachectl load).
+  void load(const Node& file);
+  // This process's background fetching: what it did, wait for it, drop it.
+  FetchProgress background_progress();
+  void wait_background();
+  void cancel_background();
+
+  // Bytes of the file cached in RAM now.
+  std::uint64_t cached_bytes(const Node& file);
+  // Drops the file's pages from RAM and spill.
+  void evict(const Node& file);
+  // Pins (or unpins) the file's cached pages in RAM; returns the bytes
+  // that were cached (and so pinned).
+  std::uint64_t pin(const Node& file, bool pinned);
+
   // The inode number and device of (mount, key), as stat reports them.
   static std::uint64_t ino_of(int mount, std::string_view key);
   static std::uint64_t dev_of(int mount);

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "fetch/fetcher.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "util/log.h"
+#include "util/process.h"
+
+namespace objcache {
+
+Fetcher::Fetcher(PageCache& cache, StoreOf store_of, int concurrency)
+    : cache_(cache), store_of_(std::move(store_of)), concurrency_(std::max(1, concurrency)), owner_(proc::self()) {}
+
+Fetcher::~Fetcher() {
+  std::unique_lock<std::mutex> lk(mu_);
+  adopt_after_fork();
+  stop_ = true;
+  readahead_.clear();
+  prefetch_.clear();
+  work_cv_.notify_all();
+  idle_cv_.wait(lk, [&] { return !thread_running_ && progress_.in_flight == 0; });
+}
+
+std::uint32_t Fetcher::page_count(const FetchTarget& t) const {
+  const std::uint64_t ps = cache_.page_size();
+  return static_cast<std::uint32_t>((t.size + ps - 1) / ps);
+}
+
+PageRef Fetcher::page_ref(const FetchTarget& t, std::uint32_t page) const {
+  const std::uint64_t ps = cache_.page_size();
+  const std::uint64_t start = static_cast<std::uint64_t>(page) * ps;
+  const auto length = static_cast<std::uint32_t>(std::min<std::uint64_t>(ps, t.size - start));
+  return PageRef{t.id, page, length, t.mount};
+}
+
+// GETs what a fill of `page` needs into dst (the page): the page alone, or,
+// for a small object of several pages, the whole object, whose other pages
+// go into the cache too (those not cached or being filled already).
+Result<std::size_t> Fetcher::get_whole(const FetchTarget& t, std::uint32_t page, std::span<std::byte> dst) {
+  auto st = store_of_(t.mount);
+  if (!st) return st.error();
+  const PageRef ref = page_ref(t, page);
+  const std::uint32_t pages = page_count(t);
+  GetRequest req;
+  req.key = t.key;
+  req.if_match = t.etag;
+  FetchGate& gate = cache_.gate();
+  gate.try_acquire(FetchPriority::Demand, concurrency_);
+  if (pages == 1 || t.size > kSmallObjectMax) {
+    req.offset = static_cast<std::uint64_t>(page) * cache_.page_size();
+    req.length = ref.length;
+    auto r = (*st)->get(req, dst);
+    gate.release();
+    if (!r) return r.error();
+    if (r->bytes != ref.length) return make_error(Status::PreconditionFailed, "object changed size: " + t.key);
+    return std::size_t{ref.length};
+  }
+  std::vector<std::byte> whole(t.size);
+  req.offset = 0;
+  req.length = t.size;
+  auto r = (*st)->get(req, whole);
+  gate.release();
+  if (!r) return r.error();
+  if (r->bytes != t.size) return make_error(Status::PreconditionFailed, "object changed size: " + t.key);
+  const std::uint64_t ps = cache_.page_size();
+  for (std::uint32_t q = 0; q < pages; ++q) {
+    if (q == page) continue;
+    auto f = cache_.try_begin_fill(page_ref(t, q), /*may_evict=*/true);
+    if (!f) continue;
+    std::memcpy(f->data.data(), whole.data() + q * ps, f->ref.length);
+    cache_.end_fill(*f, std::size_t{f->ref.length}, /*prefetched=*/false);
+  }
+  std::memcpy(dst.data(), whole.data() + static_cast<std::uint64_t>(page) * ps, ref.length);
+  return std::size_t{ref.length};
+}
+
+Result<PageRead> Fetcher::read_page(const FetchTarget& t, std::uint32_t page, std::uint32_t in_page,
+                                    std::span<std::byte> out) {
+  return cache_.read(page_ref(t, page), in_page, out,
+                     [&](std::span<std::byte> dst) { return get_whole(t, page, dst); });
+}
+
+// ---- the background queue ---------------------------------------------------
+
+void Fetcher::adopt_after_fork() {
+  if (owner_ == proc::self()) return;
+  // A forked child: the parent's thread and GETs do not exist here.
+  owner_ = proc::self();
+  readahead_.clear();
+  prefetch_.clear();
+  thread_running_ = false;
+  busy_ = false;
+  stop_ = false;
+  progress_ = FetchProgress{};
+}
+
+void Fetcher::enqueue(FetchPriority p, std::shared_ptr<const FetchTarget> t, std::uint32_t first,
+                      std::uint32_t count) {
+  const std::uint32_t pages = page_count(*t);
+  if (first >= pages) return;
+  count = std::min(count, pages - first);
+  if (count == 0) return;
+  std::lock_guard<std::mutex> g(mu_);
+  adopt_after_fork();
+  if (stop_) return;
+  (p == FetchPriority::Prefetch ? prefetch_ : readahead_).push_back(Job{std::move(t), first, count});
+  progress_.queued_pages += count;
+  if (!thread_running_) {
+    try {
+      std::thread(&Fetcher::run, this).detach();
+      thread_running_ = true;
+    } catch (const std::exception& e) {
+      OC_WARN("prefetch disabled: cannot start its thread: %s", e.what());
+      readahead_.clear();
+      prefetch_.clear();
+      progress_.queued_pages = 0;
+      return;
+    }
+  }
+  work_cv_.notify_one();
+}
+
+bool Fetcher::take_unit(Unit& u) {
+  bool ra = !readahead_.empty();
+  std::deque<Job>& q = ra ? readahead_ : prefetch_;
+  if (q.empty()) return false;
+  Job& j = q.front();
+  u.target = j.target;
+  u.priority = ra ? FetchPriority::Readahead : FetchPriority::Prefetch;
+  u.first = j.first;
+  // A small object is one GET: the whole job is one unit.
+  u.count = j.target->size <= kSmallObjectMax ? j.count : 1;
+  j.first += u.count;
+  j.count -= u.count;
+  progress_.queued_pages -= u.count;
+  if (j.count == 0) q.pop_front();
+  return true;
+}
+
+void Fetcher::run() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    work_cv_.wait(lk, [&] { return stop_ || !readahead_.empty() || !prefetch_.empty(); });
+    if (stop_) break;
+    Unit u;
+    if (!take_unit(u)) continue;
+    busy_ = true;
+    lk.unlock();
+    run_unit(u);
+    lk.lock();
+    busy_ = false;
+    idle_cv_.notify_all();
+  }
+  thread_running_ = false;
+  idle_cv_.notify_all();
+}
+
+void Fetcher::unit_done(std::uint64_t bytes, std::uint64_t failed) {
+  std::lock_guard<std::mutex> g(mu_);
+  progress_.fetched_bytes += bytes;
+  progress_.failed_pages += failed;
+  --progress_.in_flight;
+  idle_cv_.notify_all();
+}
+
+// Claims the unit's pages, takes a gate slot and starts one GET for them;
+// returns once the GET is started (or there was nothing to do).
+void Fetcher::run_unit(const Unit& u) {
+  const FetchTarget& t = *u.target;
+  const bool prefetch = u.priority == FetchPriority::Prefetch;
+  // Cheap look first: nothing to do if every page is in RAM.
+  bool any_missing = false;
+  for (std::uint32_t p = u.first; p < u.first + u.count && !any_missing; ++p) {
+    any_missing = !cache_.contains(t.id, p);
+  }
+  if (!any_missing) {
+    std::lock_guard<std::mutex> g(mu_);
+    progress_.skipped_pages += u.count;
+    return;
+  }
+  FetchGate& gate = cache_.gate();
+  while (!gate.acquire(u.priority, concurrency_, std::chrono::milliseconds(200))) {
+    std::lock_guard<std::mutex> g(mu_);
+    if (stop_ || owner_ != proc::self()) return;
+  }
+  // Claim what is still missing. A small object is fetched whole even if
+  // some of its pages are cached: it is one request either way.
+  auto fills = std::make_shared<std::vector<PendingFill>>();
+  std::uint64_t no_room = 0;
+  for (std::uint32_t p = u.first; p < u.first + u.count; ++p) {
+    auto f = cache_.try_begin_fill(page_ref(t, p), /*may_evict=*/!prefetch);
+    if (f) {
+      fills->push_back(*f);
+    } else if (prefetch && !cache_.contains(t.id, p)) {
+      ++no_room;  // or being filled elsewhere; either way not ours to fetch
+    }
+  }
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    progress_.no_room_pages += no_room;
+    progress_.skipped_pages += u.count - fills->size() - no_room;
+    if (!fills->empty()) ++progress_.in_flight;
+  }
+  if (fills->empty()) {
+    gate.release();
+    return;
+  }
+  auto finish = [this, fills, prefetch](const Result<std::size_t>& got) {
+    std::uint64_t bytes = 0;
+    for (PendingFill& f : *fills) {
+      cache_.end_fill(f, got ? Result<std::size_t>(std::size_t{f.ref.length}) : got, prefetch);
+      if (got) bytes += f.ref.length;
+    }
+    cache_.gate().release();
+    unit_done(bytes, got ? 0 : fills->size());
+  };
+  auto st = store_of_(t.mount);
+  if (!st) {
+    OC_WARN("prefetch of %s: %s", t.key.c_str(), st.error().describe().c_str());
+    finish(st.error());
+    return;
+  }
+  GetRequest req;
+  req.key = t.key;
+  req.if_match = t.etag;
+  const std::uint64_t ps = cache_.page_size();
+  // Counted when sent, so a process that exits with GETs in flight still
+  // accounts for every request it made.
+  cache_.count_remote(0, t.mount);
+  if (fills->size() == 1 && (u.count == 1 || t.size > kSmallObjectMax)) {
+    // One page: straight into its reservation.
+    PendingFill& f = fills->front();
+    req.offset = static_cast<std::uint64_t>(f.ref.page) * ps;
+    req.length = f.ref.length;
+    (*st)->get_async(req, f.data, [finish, want = f.ref.length](Result<GetResult> r) {
+      if (!r) return finish(r.error());
+      if (r->bytes != want) return finish(make_error(Status::PreconditionFailed, "object changed size"));
+      finish(std::size_t{want});
+    });
+    return;
+  }
+  // Several pages of a small object: one GET of the whole object.
+  auto whole = std::make_shared<std::vector<std::byte>>(t.size);
+  req.offset = 0;
+  req.length = t.size;
+  (*st)->get_async(req, *whole, [finish, whole, fills, ps, size = t.size](Result<GetResult> r) {
+    if (!r) return finish(r.error());
+    if (r->bytes != size) return finish(make_error(Status::PreconditionFailed, "object changed size"));
+    for (PendingFill& f : *fills) {
+      std::memcpy(f.data.data(), whole->data() + static_cast<std::uint64_t>(f.ref.page) * ps, f.ref.length);
+    }
+    finish(std::size_t{0});
+  });
+}
+
+void Fetcher::drain() {
+  std::unique_lock<std::mutex> lk(mu_);
+  adopt_after_fork();
+  idle_cv_.wait(lk, [&] {
+    return readahead_.empty() && prefetch_.empty() && !busy_ && progress_.in_flight == 0;
+  });
+}
+
+void Fetcher::cancel() {
+  std::lock_guard<std::mutex> g(mu_);
+  adopt_after_fork();
+  readahead_.clear();
+  prefetch_.clear();
+  progress_.queued_pages = 0;
+}
+
+FetchProgress Fetcher::progress() {
+  std::lock_guard<std::mutex> g(mu_);
+  adopt_after_fork();
+  return progress_;
+}
+
+}  // namespace objcache

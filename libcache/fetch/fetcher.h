@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: Apache-2.0
+// Fetcher: how pages get from the store into the page cache.
+//   - Demand reads fetch the page they miss (one GET node-wide: the page
+//     cache's claim single-flights it; a fetch already in flight, from any
+//     process, is joined rather than repeated).
+//   - A small object (up to kSmallObjectMax) is one GET whatever its page
+//     count; a large one is fetched as ranged GETs of one page each.
+//   - Readahead and background prefetch are queued here and run on one
+//     dispatcher thread per process that issues asynchronous GETs, taking
+//     slots of the node-wide FetchGate (prefetch_concurrency in flight),
+//     readahead before prefetch. Prefetch only fills free room: it never
+//     evicts what is cached.
+// Thread-safe. After fork the child starts empty and makes its own thread
+// on first use; the parent's queue and GETs stay the parent's.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+
+#include "fetch/gate.h"
+#include "objcache/object_store.h"
+#include "objcache/page_cache.h"
+
+namespace objcache {
+
+// One version of an object, as the fetcher needs it.
+struct FetchTarget {
+  int mount = -1;
+  std::string key;
+  std::string etag;  // reads are pinned to it (If-Match)
+  std::uint64_t size = 0;
+  ObjectId id;
+};
+
+inline constexpr std::uint64_t kSmallObjectMax = 4ull << 20;  // one GET up to this size
+
+
+class Fetcher {
+ public:
+  using StoreOf = std::function<Result<ObjectStore*>(int mount)>;
+
+  Fetcher(PageCache& cache, StoreOf store_of, int concurrency);
+  ~Fetcher();
+  Fetcher(const Fetcher&) = delete;
+  Fetcher& operator=(const Fetcher&) = delete;
+
+  std::uint32_t page_count(const FetchTarget& t) const;
+  PageRef page_ref(const FetchTarget& t, std::uint32_t page) const;
+
+  // Copies bytes [in_page, in_page + out.size()) of the page into out,
+  // fetching it on a miss (see above). As PageCache::read.
+  Result<PageRead> read_page(const FetchTarget& t, std::uint32_t page, std::uint32_t in_page,
+                             std::span<std::byte> out);
+
+  // Queues pages [first, first + count) of t for the background. p is
+  // Readahead (may evict, like a read) or Prefetch (free room only).
+  void enqueue(FetchPriority p, std::shared_ptr<const FetchTarget> t, std::uint32_t first,
+               std::uint32_t count);
+  // Waits until this process's queues are empty and its GETs done.
+  void drain();
+  // Drops what is queued (GETs in flight finish).
+  void cancel();
+  FetchProgress progress();
+
+  // Held across fork by the owner's pthread_atfork handlers.
+  void lock_for_fork() { mu_.lock(); }
+  void unlock_after_fork() { mu_.unlock(); }
+
+ private:
+  struct Job {
+    std::shared_ptr<const FetchTarget> target;
+    std::uint32_t first = 0;
+    std::uint32_t count = 0;
+  };
+  struct Unit {
+    std::shared_ptr<const FetchTarget> target;
+    std::uint32_t first = 0;
+    std::uint32_t count = 0;  // pages; more than one only for a small object
+    FetchPriority priority = FetchPriority::Prefetch;
+  };
+
+  void adopt_after_fork();  // with mu_ held
+  void run();
+  bool take_unit(Unit& u);  // with mu_ held
+  void run_unit(const Unit& u);
+  void unit_done(std::uint64_t bytes, std::uint64_t failed);
+  Result<std::size_t> get_whole(const FetchTarget& t, std::uint32_t page, std::span<std::byte> dst);
+
+  PageCache& cache_;
+  StoreOf store_of_;
+  const int concurrency_;
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // queues gained work, or stop
+  std::condition_variable idle_cv_;  // a unit or GET finished
+  std::deque<Job> readahead_;
+  std::deque<Job> prefetch_;
+  pid_t owner_ = 0;
+  bool thread_running_ = false;
+  bool busy_ = false;  // the dispatcher is between take_unit and issuing the GET
+  bool stop_ = false;
+  FetchProgress progress_;
+};
+
+}  // namespace objcache

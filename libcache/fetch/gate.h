@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0
+// FetchGate: the node-wide count of GETs in flight, in the segment header,
+// shared by every process of a cache. Readahead and background prefetch
+// take a slot only while fewer than `cap` GETs are in flight
+// (store.prefetch_concurrency); demand reads always go, but count, so
+// background work yields to them. Background prefetch also yields while
+// a readahead waits. Each process's slots are recorded in its stats slot,
+// so those of a process that dies are given back (Stats::reap_dead).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+#include "shm/segment.h"
+#include "stats/stats.h"
+
+namespace objcache {
+
+enum class FetchPriority : std::uint8_t { Demand = 0, Readahead = 1, Prefetch = 2 };
+
+class FetchGate {
+ public:
+  FetchGate(shm::Segment& seg, shm::Stats& stats) : seg_(seg), stats_(stats) {}
+
+  // Takes a slot if priority allows it now. Demand always succeeds.
+  bool try_acquire(FetchPriority p, int cap);
+  // Waits until a slot is free for p (or timeout passes); false on timeout.
+  bool acquire(FetchPriority p, int cap, std::chrono::milliseconds timeout);
+  void release();
+  std::uint32_t in_flight() const;
+
+ private:
+  void wait_for_release(std::chrono::milliseconds timeout);
+
+  shm::Segment& seg_;
+  shm::Stats& stats_;
+};
+
+}  // namespace objcache

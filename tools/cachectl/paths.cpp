@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: Apache-2.0
+// cachectl commands over mounted paths: load (warm the cache), ls (cached
+// bytes against object size), evict, pin, unpin. A PATH is a local path
+// under a mount, as a program under the shim would name it.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "commands.h"
+#include "objcache/vfs.h"
+
+namespace objcache::cachectl {
+namespace {
+
+constexpr const char* kLoadUsage =
+    "usage: cachectl [--config FILE] load [--json] PATH...\n"
+    "\n"
+    "Fetches every file under each PATH (a file or a directory under a mount,\n"
+    "walked recursively) into the cache, prefetch_concurrency GETs at a time.\n"
+    "What does not fit (RAM, plus spill when enabled) is left out and listed.\n"
+    "Shows a progress bar on a terminal; prints a summary when done.\n"
+    "Ctrl-C stops it: what was fetched stays cached, nothing half-written is\n"
+    "ever served.\n"
+    "  --json   the summary as one JSON object\n";
+constexpr const char* kLsUsage =
+    "usage: cachectl [--config FILE] ls [--json] PATH...\n"
+    "\n"
+    "Lists each PATH (a directory's entries, or a file) with the object's size\n"
+    "and the bytes of it cached in RAM now.\n"
+    "  --json   one JSON object per PATH\n";
+constexpr const char* kEvictUsage =
+    "usage: cachectl [--config FILE] evict PATH...\n"
+    "\n"
+    "Drops every cached page of the files under each PATH (recursively) from\n"
+    "RAM and spill. The next read fetches them again.\n";
+constexpr const char* kPinUsage =
+    "usage: cachectl [--config FILE] pin PATH...\n"
+    "\n"
+    "Keeps the cached pages of the files under each PATH (recursively) in RAM:\n"
+    "eviction skips them until 'cachectl unpin'. Only cached pages are pinned\n"
+    "(run 'cachectl load' first); the command says how much that was.\n";
+constexpr const char* kUnpinUsage =
+    "usage: cachectl [--config FILE] unpin PATH...\n"
+    "\n"
+    "Lets eviction take the pages of the files under each PATH again.\n";
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+struct Args {
+  bool json = false;
+  std::vector<std::string> paths;
+};
+
+// Parses [--json] PATH...; returns -1 to go on, else the exit status.
+int parse(const char* cmd, const char* usage, bool allow_json, const std::vector<std::string>& args, Args& out) {
+  for (const std::string& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    }
+    if (allow_json && a == "--json") {
+      out.json = true;
+    } else if (!a.empty() && a[0] == '-') {
+      std::fprintf(stderr, "cachectl %s: unknown option '%s'\n\n%s", cmd, a.c_str(), usage);
+      return 2;
+    } else {
+      out.paths.push_back(a);
+    }
+  }
+  if (out.paths.empty()) {
+    std::fprintf(stderr, "cachectl %s: give at least one PATH\n\n%s", cmd, usage);
+    return 2;
+  }
+  return -1;
+}
+
+std::string cwd() {
+  char buf[4096];
+  return ::getcwd(buf, sizeof buf) != nullptr ? std::string(buf) : std::string("/");
+}
+
+// The mounts' cache, and what a PATH names in it.
+struct Session {
+  Config cfg;
+  std::unique_ptr<Vfs> vfs;
+
+  static Result<Session> open(const GlobalOptions& g) {
+    auto cfg = load_global_config(g);
+    if (!cfg) return cfg.error();
+    if (cfg->mounts.empty()) {
+      return make_error(Status::ConfigError, cfg->path + ": no [[mount]]: there is nothing to work on");
+    }
+    PageCacheOptions po;
+    po.shm_dir = shm_dir_override();
+    auto v = Vfs::open(*cfg, po);
+    if (!v) return v.error();
+    return Session{std::move(*cfg), std::move(*v)};
+  }
+
+  Result<Node> node(const std::string& path) {
+    Resolved r = vfs->mounts().resolve(path, cwd());
+    if (!r.ours()) {
+      std::string mounts;
+      for (const auto& m : cfg.mounts) mounts += (mounts.empty() ? "" : ", ") + m.path;
+      return make_error(Status::InvalidArgument, "'" + path + "' is under no mount (mounts: " + mounts + ")");
+    }
+    auto n = vfs->stat(r);
+    if (!n) return make_error(n.status(), "'" + path + "': " + n.error().message);
+    return n;
+  }
+
+  // Calls fn(local path, node) for every file under node (itself if a file).
+  Result<void> walk(const Node& n, const std::function<void(const std::string&, const Node&)>& fn) {
+    if (!n.is_dir()) {
+      fn(vfs->mounts().local_path(n.mount, n.key), n);
+      return {};
+    }
+    auto l = vfs->list(n);
+    if (!l) return l.error();
+    for (const DirEntry& e : **l) {
+      if (g_interrupted.load()) return {};
+      Resolved r{n.mount, n.key + e.name, false};
+      auto child = vfs->stat(r);
+      if (!child) return child.error();
+      auto w = walk(*child, fn);
+      if (!w) return w;
+    }
+    return {};
+  }
+};
+
+std::string human_rate(double bytes_per_s) { return format_size(static_cast<std::uint64_t>(bytes_per_s)) + "/s"; }
+
+std::string human_eta(double seconds) {
+  if (seconds < 0 || seconds > 1e7) return "--";
+  char b[32];
+  auto s = static_cast<long>(seconds + 0.5);
+  if (s >= 3600) std::snprintf(b, sizeof b, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+  else if (s >= 60) std::snprintf(b, sizeof b, "%ldm%02lds", s / 60, s % 60);
+  else std::snprintf(b, sizeof b, "%lds", s);
+  return b;
+}
+
+}  // namespace
+
+int run_load(const GlobalOptions& g, const std::vector<std::string>& args) {
+  Args a;
+  if (int rc = parse("load", kLoadUsage, true, args, a); rc >= 0) return rc;
+  auto s = Session::open(g);
+  if (!s) {
+    std::fprintf(stderr, "cachectl load: %s\n", s.error().message.c_str());
+    return 2;
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+
+  // What the cache can hold: RAM, plus spill (pages written through to it
+  // stay when RAM evicts them). Files are taken in order until it is full.
+  CacheStats before = s->vfs->cache().stats();
+  const std::uint64_t capacity = before.ram_capacity_bytes + before.spill_capacity_bytes;
+  const std::uint64_t remote_before = before.total.remote_requests;
+  std::vector<std::pair<std::string, Node>> files;
+  std::vector<std::string> left_out;
+  std::uint64_t total = 0;
+  std::uint64_t left_out_bytes = 0;
+  std::uint64_t already = 0;
+  int rc = 0;
+  for (const std::string& p : a.paths) {
+    auto n = s->node(p);
+    if (!n) {
+      std::fprintf(stderr, "cachectl load: %s\n", n.error().message.c_str());
+      rc = 1;
+      continue;
+    }
+    auto w = s->walk(*n, [&](const std::string& path, const Node& f) {
+      if (total + f.size > capacity) {
+        left_out.push_back(path);
+        left_out_bytes += f.size;
+        return;
+      }
+      total += f.size;
+      already += s->vfs->cached_bytes(f);
+      files.emplace_back(path, f);
+    });
+    if (!w) {
+      std::fprintf(stderr, "cachectl load: listing '%s': %s\n", p.c_str(), w.error().describe().c_str());
+      rc = 1;
+    }
+  }
+
+  const bool bar = !a.json && ::isatty(STDERR_FILENO) == 1;
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t queued = 0;
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  auto draw = [&](bool final) {
+    FetchProgress p = s->vfs->background_progress();
+    const std::uint64_t pending_pages = p.queued_pages + p.in_flight;
+    const double secs = elapsed();
+    const double rate = secs > 0 ? static_cast<double>(p.fetched_bytes) / secs : 0;
+    const std::uint64_t done_bytes = std::min(total, already + p.fetched_bytes);
+    const double eta = rate > 0 ? static_cast<double>(total - done_bytes) / rate : -1;
+    const double frac = total == 0 ? 1.0 : static_cast<double>(done_bytes) / static_cast<double>(total);
+    char barbuf[32];
+    int fill = static_cast<int>(frac * 24);
+    for (int i = 0; i < 24; ++i) barbuf[i] = i < fill ? '#' : '.';
+    barbuf[24] = '\0';
+    std::fprintf(stderr, "\r[%s] %3.0f%%  %zu files  %s / %s  %s  ETA %s  (%llu pages queued) %s", barbuf,
+                 100 * frac, queued, format_size(done_bytes).c_str(), format_size(total).c_str(),
+                 human_rate(rate).c_str(), final ? "0s" : human_eta(eta).c_str(),
+                 static_cast<unsigned long long>(pending_pages), final ? "\n" : "");
+    std::fflush(stderr);
+  };
+  for (auto& [path, f] : files) {
+    if (g_interrupted.load()) break;
+    s->vfs->load(f);
+    ++queued;
+    // Keep the queue short, so Ctrl-C stops soon and memory stays flat.
+    while (s->vfs->background_progress().queued_pages > 4096 && !g_interrupted.load()) {
+      if (bar) draw(false);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  // Wait, redrawing, until done or interrupted.
+  for (;;) {
+    FetchProgress p = s->vfs->background_progress();
+    if (p.queued_pages == 0 && p.in_flight == 0) break;
+    if (g_interrupted.load()) {
+      s->vfs->cancel_background();  // GETs in flight finish and are published
+    }
+    if (bar) draw(false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(bar ? 200 : 50));
+  }
+  s->vfs->wait_background();
+  s->vfs->cache().flush_spill();
+  if (bar) draw(true);
+
+  FetchProgress p = s->vfs->background_progress();
+  const double secs = elapsed();
+  CacheStats after = s->vfs->cache().stats();
+  const bool interrupted = g_interrupted.load();
+  if (a.json) {
+    nlohmann::json j;
+    j["files"] = queued;
+    j["bytes"] = total;
+    j["already_cached_bytes"] = already;
+    j["fetched_bytes"] = p.fetched_bytes;
+    j["requests"] = after.total.remote_requests - remote_before;
+    j["failed_pages"] = p.failed_pages;
+    j["seconds"] = secs;
+    j["interrupted"] = interrupted;
+    j["capacity_bytes"] = capacity;
+    j["left_out_files"] = left_out.size();
+    j["left_out_bytes"] = left_out_bytes;
+    j["left_out"] = left_out.size() <= 100 ? left_out : std::vector<std::string>(left_out.begin(), left_out.begin() + 100);
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    std::printf("%s %zu files, %s (%s were cached already): fetched %s in %.1f s (%s), %llu requests\n",
+                interrupted ? "interrupted after queueing" : "loaded", queued, format_size(total).c_str(),
+                format_size(already).c_str(), format_size(p.fetched_bytes).c_str(), secs,
+                human_rate(secs > 0 ? static_cast<double>(p.fetched_bytes) / secs : 0).c_str(),
+                static_cast<unsigned long long>(after.total.remote_requests - remote_before));
+    if (!left_out.empty()) {
+      std::printf("did not fit: %zu files, %s (the cache holds %s: cache.memory%s); first of them: %s\n",
+                  left_out.size(), format_size(left_out_bytes).c_str(), format_size(capacity).c_str(),
+                  before.spill_capacity_bytes > 0 ? " + spill_size" : "", left_out.front().c_str());
+    }
+    if (p.failed_pages > 0) {
+      std::printf("%llu pages failed to fetch (see the log); run load again to retry them\n",
+                  static_cast<unsigned long long>(p.failed_pages));
+    }
+  }
+  if (interrupted) return 130;
+  if (p.failed_pages > 0) return 1;
+  return rc;
+}
+
+int run_ls(const GlobalOptions& g, const std::vector<std::string>& args) {
+  Args a;
+  if (int rc = parse("ls", kLsUsage, true, args, a); rc >= 0) return rc;
+  auto s = Session::open(g);
+  if (!s) {
+    std::fprintf(stderr, "cachectl ls: %s\n", s.error().message.c_str());
+    return 2;
+  }
+  int rc = 0;
+  for (const std::string& p : a.paths) {
+    auto n = s->node(p);
+    if (!n) {
+      std::fprintf(stderr, "cachectl ls: %s\n", n.error().message.c_str());
+      rc = 1;
+      continue;
+    }
+    struct Row {
+      std::string name;
+      bool dir;
+      std::uint64_t size;
+      std::uint64_t cached;
+    };
+    std::vector<Row> rows;
+    if (n->is_dir()) {
+      auto l = s->vfs->list(*n);
+      if (!l) {
+        std::fprintf(stderr, "cachectl ls: '%s': %s\n", p.c_str(), l.error().describe().c_str());
+        rc = 1;
+        continue;
+      }
+      for (const DirEntry& e : **l) {
+        Node f;
+        f.kind = e.kind;
+        f.mount = n->mount;
+        f.key = n->key + e.name;
+        f.size = e.size;
+        f.etag = e.etag;
+        rows.push_back(Row{e.name, e.kind == NodeKind::Directory, e.size,
+                           e.kind == NodeKind::File && !e.etag.empty() ? s->vfs->cached_bytes(f) : 0});
+      }
+    } else {
+      rows.push_back(Row{p, false, n->size, s->vfs->cached_bytes(*n)});
+    }
+    std::uint64_t size = 0;
+    std::uint64_t cached = 0;
+    for (const Row& r : rows) {
+      size += r.size;
+      cached += r.cached;
+    }
+    if (a.json) {
+      nlohmann::json j;
+      j["path"] = p;
+      j["size_bytes"] = size;
+      j["cached_bytes"] = cached;
+      j["entries"] = nlohmann::json::array();
+      for (const Row& r : rows) {
+        j["entries"].push_back({{"name", r.name}, {"directory", r.dir}, {"size_bytes", r.size}, {"cached_bytes", r.cached}});
+      }
+      std::printf("%s\n", j.dump(2).c_str());
+      continue;
+    }
+    if (a.paths.size() > 1 || n->is_dir()) std::printf("%s:\n", p.c_str());
+    for (const Row& r : rows) {
+      if (r.dir) {
+        std::printf("  %10s  %10s  %5s  %s/\n", "-", "-", "", r.name.c_str());
+      } else {
+        double pct = r.size == 0 ? 100.0 : 100.0 * static_cast<double>(r.cached) / static_cast<double>(r.size);
+        std::printf("  %10s  %10s  %4.0f%%  %s\n", format_size(r.cached).c_str(), format_size(r.size).c_str(), pct,
+                    r.name.c_str());
+      }
+    }
+    std::printf("  %s of %s cached (files of this directory; subdirectories not counted)\n",
+                format_size(cached).c_str(), format_size(size).c_str());
+  }
+  return rc;
+}
+
+namespace {
+
+// evict, pin, unpin: the same walk with a different action per file.
+int for_files(const GlobalOptions& g, const std::vector<std::string>& args, const char* cmd, const char* usage,
+              const std::function<std::uint64_t(Vfs&, const Node&)>& act, const char* verb) {
+  Args a;
+  if (int rc = parse(cmd, usage, false, args, a); rc >= 0) return rc;
+  auto s = Session::open(g);
+  if (!s) {
+    std::fprintf(stderr, "cachectl %s: %s\n", cmd, s.error().message.c_str());
+    return 2;
+  }
+  int rc = 0;
+  std::uint64_t files = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t total = 0;
+  for (const std::string& p : a.paths) {
+    auto n = s->node(p);
+    if (!n) {
+      std::fprintf(stderr, "cachectl %s: %s\n", cmd, n.error().message.c_str());
+      rc = 1;
+      continue;
+    }
+    auto w = s->walk(*n, [&](const std::string&, const Node& f) {
+      ++files;
+      total += f.size;
+      bytes += act(*s->vfs, f);
+    });
+    if (!w) {
+      std::fprintf(stderr, "cachectl %s: listing '%s': %s\n", cmd, p.c_str(), w.error().describe().c_str());
+      rc = 1;
+    }
+  }
+  std::printf("%s %s of %llu files (%s in all)\n", verb, format_size(bytes).c_str(),
+              static_cast<unsigned long long>(files), format_size(total).c_str());
+  return rc;
+}
+
+}  // namespace
+
+int run_evict(const GlobalOptions& g, const std::vector<std::string>& args) {
+  return for_files(g, args, "evict", kEvictUsage,
+                   [](Vfs& v, const Node& f) {
+                     std::uint64_t b = v.cached_bytes(f);
+                     v.evict(f);
+                     return b;
+                   },
+                   "evicted");
+}
+
+int run_pin(const GlobalOptions& g, const std::vector<std::string>& args) {
+  return for_files(g, args, "pin", kPinUsage, [](Vfs& v, const Node& f) { return v.pin(f, true); }, "pinned");
+}
+
+int run_unpin(const GlobalOptions& g, const std::vector<std::string>& args) {
+  return for_files(g, args, "unpin", kUnpinUsage, [](Vfs& v, const Node& f) { return v.pin(f, false); },
+                   "unpinned");
+}
+
+}  // namespace objcache::cachectl
