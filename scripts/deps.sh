@@ -15,6 +15,8 @@ packages=(
   doctest-dev python3 ca-certificates sqlite3 tar coreutils
   # programs the shim is tested with (Debian's python3 and its packages)
   python3-numpy python3-pil python3-torch python3-torchvision python3-boto3
+  # benchmarks: nginx with echo_sleep as a fast remote with latency (bench/latency_remote.py)
+  nginx libnginx-mod-http-echo
 )
 
 sudo_cmd=()

@@ -58,21 +58,27 @@ Result<std::size_t> Fetcher::get_whole(const FetchTarget& t, std::uint32_t page,
     if (r->bytes != ref.length) return make_error(Status::PreconditionFailed, "object changed size: " + t.key);
     return std::size_t{ref.length};
   }
+  // Claim the other pages first, so a prefetch of this object finds them
+  // being filled and sends no GET of its own.
+  const std::uint64_t ps = cache_.page_size();
+  std::vector<PendingFill> others;
+  for (std::uint32_t q = 0; q < pages; ++q) {
+    if (q == page) continue;
+    if (auto f = cache_.try_begin_fill(page_ref(t, q), /*may_evict=*/true)) others.push_back(*f);
+  }
   std::vector<std::byte> whole(t.size);
   req.offset = 0;
   req.length = t.size;
   auto r = (*st)->get(req, whole);
   gate.release();
-  if (!r) return r.error();
-  if (r->bytes != t.size) return make_error(Status::PreconditionFailed, "object changed size: " + t.key);
-  const std::uint64_t ps = cache_.page_size();
-  for (std::uint32_t q = 0; q < pages; ++q) {
-    if (q == page) continue;
-    auto f = cache_.try_begin_fill(page_ref(t, q), /*may_evict=*/true);
-    if (!f) continue;
-    std::memcpy(f->data.data(), whole.data() + q * ps, f->ref.length);
-    cache_.end_fill(*f, std::size_t{f->ref.length}, /*prefetched=*/false);
+  Result<std::size_t> got = std::size_t{0};
+  if (!r) got = r.error();
+  else if (r->bytes != t.size) got = make_error(Status::PreconditionFailed, "object changed size: " + t.key);
+  for (PendingFill& f : others) {
+    if (got) std::memcpy(f.data.data(), whole.data() + static_cast<std::uint64_t>(f.ref.page) * ps, f.ref.length);
+    cache_.end_fill(f, got ? Result<std::size_t>(std::size_t{f.ref.length}) : got, /*prefetched=*/false);
   }
+  if (!got) return got.error();
   std::memcpy(dst.data(), whole.data() + static_cast<std::uint64_t>(page) * ps, ref.length);
   return std::size_t{ref.length};
 }

@@ -525,6 +525,7 @@ void Vfs::opened(const Node& file) {
       case Prefetch::None:
         return;
       case Prefetch::File: {
+        if (file.size <= kSmallObjectMax) return;  // the first read fetches it whole
         auto t = std::make_shared<const FetchTarget>(v.target(file));
         v.fetcher->enqueue(FetchPriority::Prefetch, t, 1, v.fetcher->page_count(*t));
         return;

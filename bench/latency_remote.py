@@ -1,0 +1,420 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A fast S3 remote with latency for benchmarks: nginx on 127.0.0.1 in front
+of an s3rver, adding a fixed delay (default 20 ms) to every request.
+
+  /usr/bin/python3 bench/latency_remote.py [--latency-ms 20] [--objects 500] [--size 102400]
+
+(the CLI starts an s3rver with some objects, the remote in front of it,
+measures the remote's capacity and prints it; Ctrl-C or --serve 0 ends it.)
+
+How a request goes:
+  - the public server sleeps (echo_sleep, a timer: no CPU) and then routes:
+  - a GET without a query string (an object read) is proxied to a second,
+    internal nginx server on a Unix socket that serves the object's file
+    from s3rver's directory statically (s3rver stores key K of bucket B as
+    DIR/B/K._S3rver_object), with Range (206, Content-Range) and without an
+    ETag (`etag off`): S3's ETag is the md5, nginx's would differ. The
+    If-Match header objcache sends on every GET is removed on that hop,
+    because nginx answers If-Match with 412 when its own ETag differs or is
+    absent; the client accepts a reply without an ETag. A key with no file
+    falls through to s3rver (so its errors are S3's XML).
+  - everything else (LIST and anything with a query string, HEAD, PUT,
+    POST, DELETE) is proxied to s3rver, which gives S3's ETag and headers.
+nginx runs as a non-daemon child with its own prefix and temp dirs in a
+temporary directory, error log to a file, no access log; stop() ends it
+with SIGQUIT (graceful), then SIGTERM, then SIGKILL.
+
+A second public port (`raw_endpoint`) routes the same way without the
+sleep, to measure what the remote can carry when latency is not the limit.
+"""
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+NGINX = "/usr/sbin/nginx"
+ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _conf(prefix, s3_dir, s3_port, port, raw_port, latency_ms, workers):
+    sock = os.path.join(prefix, "static.sock")
+    user = "user root root;\n" if os.geteuid() == 0 else ""
+    temp = "\n".join(f"  {k}_temp_path {prefix}/tmp/{k};"
+                     for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    sleep = f"{latency_ms / 1000:.3f}"
+    return f"""# written by bench/latency_remote.py
+load_module {ECHO_MODULE};
+{user}worker_processes {workers};
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{
+  worker_connections 8192;
+  multi_accept on;
+}}
+http {{
+  access_log off;
+{temp}
+  types {{ }}
+  default_type application/octet-stream;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 300s;
+  keepalive_requests 1000000;
+  client_max_body_size 0;
+  client_body_buffer_size 1m;
+  server_tokens off;
+  proxy_buffer_size 256k;
+  proxy_buffers 8 256k;
+  proxy_busy_buffers_size 512k;
+
+  upstream objcache_static {{
+    server unix:{sock};
+    keepalive 256;
+  }}
+  upstream objcache_s3rver {{
+    server 127.0.0.1:{s3_port};
+    keepalive 64;
+  }}
+  # Object GETs (no query string) to the static server; the rest to s3rver.
+  map "$request_method:$args" $objcache_backend {{
+    default   objcache_s3rver;
+    "GET:"    objcache_static;
+  }}
+
+  # Public, with the delay.
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      echo_sleep {sleep};
+      echo_exec @route;
+    }}
+    location @route {{
+      proxy_pass http://$objcache_backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header If-Match "";
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_read_timeout 300s;
+    }}
+  }}
+
+  # Public, without the delay (to measure the remote itself).
+  server {{
+    listen 127.0.0.1:{raw_port} backlog=4096;
+    location / {{
+      proxy_pass http://$objcache_backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header If-Match "";
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_read_timeout 300s;
+    }}
+  }}
+
+  # Internal: objects as s3rver stored them, Range served by nginx, no ETag.
+  server {{
+    listen unix:{sock};
+    etag off;
+    location / {{
+      root {s3_dir};
+      try_files $uri._S3rver_object @s3rver;
+    }}
+    location @s3rver {{
+      proxy_pass http://objcache_s3rver;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_buffering off;
+    }}
+  }}
+}}
+"""
+
+
+class LatencyRemote:
+    """nginx on 127.0.0.1 adding latency_ms to every request in front of the
+    s3rver listening on s3_port whose data directory is s3_dir."""
+
+    def __init__(self, s3_dir, s3_port, latency_ms=20.0, workers=1, workdir=None):
+        if not os.path.exists(NGINX) or not os.path.exists(ECHO_MODULE):
+            raise RuntimeError(f"latency_remote: needs {NGINX} and {ECHO_MODULE} "
+                               "(apt-get install nginx libnginx-mod-http-echo, or make deps)")
+        self.latency_ms = latency_ms
+        self.prefix = tempfile.mkdtemp(prefix="objcache-nginx-", dir=workdir)
+        for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            os.makedirs(os.path.join(self.prefix, "tmp", k))
+        self.error_log = os.path.join(self.prefix, "error.log")
+        self.conf = os.path.join(self.prefix, "nginx.conf")
+        self.proc = None
+        for attempt in range(5):
+            self.port, self.raw_port = free_port(), free_port()
+            with open(self.conf, "w") as f:
+                f.write(_conf(self.prefix, os.path.abspath(s3_dir), s3_port, self.port, self.raw_port,
+                              latency_ms, workers))
+            self.proc = subprocess.Popen(
+                [NGINX, "-p", self.prefix, "-c", self.conf, "-e", self.error_log, "-g", "daemon off;"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            if self._wait_listening():
+                break
+            self.stop(quiet=True)
+            if attempt == 4 or "in use" not in self.log_tail():
+                raise RuntimeError(f"latency_remote: nginx did not start:\n{self.log_tail()}")
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.raw_endpoint = f"http://127.0.0.1:{self.raw_port}"
+
+    def _wait_listening(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            ok = 0
+            for p in (self.port, self.raw_port):
+                try:
+                    with socket.create_connection(("127.0.0.1", p), timeout=0.5):
+                        ok += 1
+                except OSError:
+                    pass
+            if ok == 2:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def log_tail(self, n=3000):
+        out = ""
+        try:
+            with open(self.error_log) as f:
+                out = f.read()[-n:]
+        except OSError:
+            pass
+        if self.proc is not None and self.proc.stderr is not None and self.proc.poll() is not None:
+            out += self.proc.stderr.read().decode(errors="replace")[-n:]
+        return out.strip()
+
+    def errors_logged(self):
+        """Lines of nginx's error log at [error] or worse (for the report)."""
+        try:
+            with open(self.error_log) as f:
+                return [l.rstrip() for l in f if any(t in l for t in ("[error]", "[crit]", "[alert]", "[emerg]"))]
+        except OSError:
+            return []
+
+    def stop(self, quiet=False):
+        p = self.proc
+        if p is None:
+            return
+        if p.poll() is None:
+            for sig, wait in ((signal.SIGQUIT, 10), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+                try:
+                    p.send_signal(sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    p.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if p.stderr is not None:
+            p.stderr.close()
+        self.proc = None
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.prefix, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def measure(endpoint, objects, concurrency, requests, tmpdir=None, timeout=300):
+    """`requests` ranged GETs (whole object as a Range, with If-Match of its
+    ETag, as objcache sends them) over `objects` [(path, size, etag)], at
+    `concurrency` connections, with curl's parallel mode (C, so the client is
+    not what is measured). Returns {gets_per_s, mb_per_s, p50_ms, p90_ms,
+    requests, concurrency, errors}."""
+    fd, cfg = tempfile.mkstemp(prefix="objcache-curl-", suffix=".cfg", dir=tmpdir)
+    with os.fdopen(fd, "w") as f:
+        for i in range(requests):
+            path, size, etag = objects[i % len(objects)]
+            if i:
+                f.write("next\n")
+            f.write(f'url = "{endpoint}{path}"\noutput = "/dev/null"\nrange = "0-{size - 1}"\n'
+                    f'header = "If-Match: \\"{etag}\\""\n'
+                    'write-out = "%{http_code} %{time_total} %{size_download}\\n"\n')
+    try:
+        t = time.perf_counter()
+        p = subprocess.run(["curl", "-s", "-Z", "--parallel-max", str(concurrency), "-K", cfg],
+                           capture_output=True, text=True, timeout=timeout)
+        wall = time.perf_counter() - t
+    finally:
+        os.unlink(cfg)
+    lat, nbytes, errors = [], 0, 0
+    for line in p.stdout.splitlines():
+        parts = line.split()
+        if len(parts) != 3:
+            continue
+        code, tt, sz = parts
+        if code not in ("200", "206"):
+            errors += 1
+            continue
+        lat.append(float(tt))
+        nbytes += int(sz)
+    errors += max(0, requests - len(lat) - errors)  # transfers curl never reported
+    if p.returncode != 0 and not lat:
+        raise RuntimeError(f"latency_remote: curl exit {p.returncode}: {p.stderr.strip()[-500:]}")
+    lat.sort()
+    q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))] * 1e3 if lat else float("nan")  # noqa: E731
+    return {"requests": requests, "concurrency": concurrency, "gets_per_s": len(lat) / wall,
+            "mb_per_s": nbytes / wall / 1e6, "p50_ms": q(0.5), "p90_ms": q(0.9), "errors": errors,
+            "wall_s": wall}
+
+
+def nginx_cpu_seconds(pid):
+    """User+system CPU seconds of nginx's master and workers (children of pid)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def capacity(remote, objects, plan=((1, 50), (32, 2000), (64, 3000)), raw=(64, 6000), tmpdir=None):
+    """Measures the remote (with its latency) at each (concurrency, requests)
+    of plan, and the same route without latency at raw; returns a list of
+    dicts (measure()'s, plus 'where' and nginx's CPU share)."""
+    rows = []
+    for where, endpoint, steps in (("with latency", remote.endpoint, plan),
+                                   ("without latency", remote.raw_endpoint, (raw,) if raw else ())):
+        for conc, n in steps:
+            c0 = nginx_cpu_seconds(remote.proc.pid)
+            r = measure(endpoint, objects, conc, n, tmpdir=tmpdir)
+            r["nginx_cpu_pct"] = 100 * (nginx_cpu_seconds(remote.proc.pid) - c0) / r["wall_s"]
+            r["where"] = where
+            rows.append(r)
+    return rows
+
+
+def check_semantics(remote, bucket, key, data, etag):
+    """A few requests through the remote that objcache relies on; raises on
+    a wrong answer. Returns the measured latency of one small GET (ms)."""
+    url = f"{remote.endpoint}/{bucket}/{key}"
+    t = time.perf_counter()
+    req = urllib.request.Request(url, headers={"Range": "bytes=10-19", "If-Match": f'"{etag}"'})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        body = r.read()
+        if r.status != 206 or body != data[10:20] or r.headers.get("ETag") not in (None, f'"{etag}"'):
+            raise RuntimeError(f"latency_remote: ranged GET gave {r.status}, {len(body)} bytes, "
+                               f"ETag {r.headers.get('ETag')}")
+    ms = (time.perf_counter() - t) * 1e3
+    req = urllib.request.Request(url, method="HEAD")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        if r.headers.get("ETag") != f'"{etag}"' or int(r.headers.get("Content-Length")) != len(data):
+            raise RuntimeError(f"latency_remote: HEAD gave ETag {r.headers.get('ETag')}, "
+                               f"length {r.headers.get('Content-Length')}")
+    with urllib.request.urlopen(f"{remote.endpoint}/{bucket}?list-type=2&max-keys=1", timeout=10) as r:
+        if b"<ListBucketResult" not in r.read():
+            raise RuntimeError("latency_remote: LIST did not reach s3rver")
+    return ms
+
+
+def format_capacity(rows, size):
+    out = ["| route | concurrency | GETs | GETs/s | MB/s | p50 ms | p90 ms | errors | nginx CPU |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['where']} | {r['concurrency']} | {r['requests']:,} | {r['gets_per_s']:,.0f} | "
+                   f"{r['mb_per_s']:,.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['errors']} | "
+                   f"{r['nginx_cpu_pct']:.0f} % |")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--latency-ms", type=float, default=20.0)
+    ap.add_argument("--objects", type=int, default=500)
+    ap.add_argument("--size", type=int, default=100 * 1024)
+    ap.add_argument("--workers", type=int, default=1, help="nginx worker processes")
+    ap.add_argument("--serve", type=float, default=0,
+                    help="after measuring, keep serving this many seconds (-1: until Ctrl-C)")
+    args = ap.parse_args()
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, os.path.join(repo, "tests", "preload"))
+    os.environ.setdefault("OBJCACHE_TEST_SOURCE_DIR", os.path.join(repo, "tests"))
+    import concurrent.futures
+    import hashlib
+    import random
+    import mount_fixture as mf
+
+    work = tempfile.mkdtemp(prefix="objcache-latency-remote-")
+    server = remote = None
+    try:
+        server = mf.S3Server(work)
+        client = server.client()
+        rng = random.Random(5)
+        objs = []
+
+        def put(i):
+            data = rng.randbytes(args.size)
+            key = f"cap/obj{i:05d}.bin"
+            client.put_object(Bucket=mf.BUCKET, Key=key, Body=data)
+            return (f"/{mf.BUCKET}/{key}", args.size, hashlib.md5(data).hexdigest()), data
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(put, range(args.objects)))
+        objs = [g[0] for g in got]
+        remote = LatencyRemote(server.dir, server.port, args.latency_ms, workers=args.workers, workdir=work)
+        one = check_semantics(remote, mf.BUCKET, objs[0][0].split("/", 2)[2], got[0][1], objs[0][2])
+        print(f"latency_remote: {remote.endpoint} (raw {remote.raw_endpoint}) over s3rver "
+              f"{server.endpoint}; one ranged GET took {one:.1f} ms", file=sys.stderr)
+        rows = capacity(remote, objs, tmpdir=work)
+        print(format_capacity(rows, args.size))
+        errs = remote.errors_logged()
+        if errs:
+            print(f"nginx error log ({len(errs)} lines), first: {errs[0]}", file=sys.stderr)
+        if args.serve:
+            print(f"serving {remote.endpoint} (bucket {mf.BUCKET}, keys cap/obj00000.bin...)", file=sys.stderr)
+            try:
+                time.sleep(args.serve if args.serve > 0 else 10**9)
+            except KeyboardInterrupt:
+                pass
+    finally:
+        if remote is not None:
+            remote.close()
+        if server is not None:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

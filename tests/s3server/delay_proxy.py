@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A TCP proxy that holds every chunk a client sends for a fixed delay before
+passing it on: in front of s3rver, each request then takes that much longer,
+like a store far away. For tests that need requests to overlap (a demand
+read joining a prefetch already in flight); a few dozen connections at most.
+Not fast: the benchmarks use bench/latency_remote.py."""
+import asyncio
+import threading
+
+
+class DelayProxy:
+    def __init__(self, upstream_port, delay_s):
+        self.upstream_port = upstream_port
+        self.delay = delay_s
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.port = None
+
+        async def start():
+            self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+            self.port = self.server.sockets[0].getsockname()[1]
+            ready.set()
+
+        def run():
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(start())
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        ready.wait(10)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    async def _pipe(self, reader, writer, delay):
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                if delay:
+                    await asyncio.sleep(delay)
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            try:
+                writer.close()
+            except Exception:
+                pass
+
+    async def _serve(self, creader, cwriter):
+        try:
+            ureader, uwriter = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            cwriter.close()
+            return
+        await asyncio.gather(self._pipe(creader, uwriter, self.delay),
+                             self._pipe(ureader, cwriter, 0))
+
+    def stop(self):
+        def shut():
+            self.server.close()
+            self.loop.stop()
+        self.loop.call_soon_threadsafe(shut)
+        self.thread.join(5)
