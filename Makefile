@@ -40,6 +40,8 @@ bench: deps
 	@echo "wrote bench/results/page_cache.md"
 	/usr/bin/python3 bench/bench_shim.py --build $(BUILD) --runs 5 --out bench/results/shim.md
 	@echo "wrote bench/results/shim.md"
+	/usr/bin/python3 bench/bench_fetch.py --build $(BUILD) --runs 3 --out bench/results/fetch.md
+	@echo "wrote bench/results/fetch.md"
 
 install: build
 	meson install -C $(BUILD)
