@@ -78,8 +78,9 @@ struct alignas(kCacheLine) ClaimSlot {
 static_assert(sizeof(ClaimSlot) == 64);
 
 // The working-set estimate: one bit per page hash (linear counting). A
-// data page read for the first time sets its bit and adds its length.
-inline constexpr std::uint64_t kSeenBits = 1ull << 23;  // 1 MiB
+// data page read for the first time sets its bit and adds its length. The
+// bitmap takes cache.memory / 256, at most 1 MiB (Geometry::seen_bits).
+inline constexpr std::uint64_t kMaxSeenBits = 1ull << 23;
 
 enum class ClaimPhase : std::uint32_t { Free = 0, Setup = 1, Filling = 2, DoneOk = 3, DoneError = 4 };
 
@@ -155,7 +156,7 @@ struct SegmentHeader {
   // installs a region has reset its descriptor first.
   std::atomic<std::uint32_t> current_region;
   std::uint32_t pad0;
-  std::uint64_t seen_offset;  // the seen bitmap (kSeenBits bits)
+  std::uint64_t seen_offset;  // the seen bitmap (Geometry::seen_bits bits)
   // The fetch gate (fetch/gate.h): GETs in flight node-wide; a futex word
   // bumped on every release; until when (CLOCK_MONOTONIC ns) background
   // prefetch yields because a readahead is waiting for a slot.

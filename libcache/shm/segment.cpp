@@ -43,7 +43,8 @@ Result<Geometry> plan(const CacheConfig& cfg) {
   g.stats_offset = sizeof(SegmentHeader);
   g.claims_offset = align_up(g.stats_offset + sizeof(StatSlot) * kMaxStatSlots, kCacheLine);
   g.seen_offset = align_up(g.claims_offset + sizeof(ClaimSlot) * g.claim_slots, kCacheLine);
-  g.regions_offset = align_up(g.seen_offset + kSeenBits / 8, kCacheLine);
+  g.seen_bits = std::min(kMaxSeenBits, cfg.memory / 256 * 8);
+  g.regions_offset = align_up(g.seen_offset + g.seen_bits / 8, kCacheLine);
   // The descriptors are sized for the most regions that could fit; the
   // data area then takes what is left, in whole regions.
   std::uint64_t max_regions = cfg.memory / g.region_size;

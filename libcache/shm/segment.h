@@ -29,6 +29,7 @@ struct Geometry {
   std::uint64_t stats_offset = 0;
   std::uint64_t claims_offset = 0;
   std::uint64_t seen_offset = 0;
+  std::uint64_t seen_bits = 0;  // a multiple of 64
   std::uint64_t regions_offset = 0;
   std::uint64_t index_offset = 0;
   std::uint64_t data_offset = 0;

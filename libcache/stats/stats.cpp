@@ -126,7 +126,7 @@ void Stats::add_gets_in_flight(int delta) {
 
 void Stats::note_seen(std::uint64_t page_hash, std::uint32_t length) {
   // The index hashes the low bits; mix so the bitmap uses other ones.
-  std::uint64_t bit = (page_hash * 0x9e3779b97f4a7c15ull >> 20) % kSeenBits;
+  std::uint64_t bit = (page_hash * 0x9e3779b97f4a7c15ull >> 20) % seg_.geometry().seen_bits;
   std::atomic<std::uint64_t>& word = seg_.seen_bitmap()[bit / 64];
   const std::uint64_t mask = 1ull << (bit % 64);
   if ((word.load(std::memory_order_relaxed) & mask) != 0) return;
@@ -141,7 +141,7 @@ std::uint64_t Stats::working_set_bytes() const {
   const double set = static_cast<double>(h.seen_pages.load(std::memory_order_relaxed));
   const double bytes = static_cast<double>(h.seen_bytes.load(std::memory_order_relaxed));
   if (set <= 0) return 0;
-  const double m = static_cast<double>(kSeenBits);
+  const double m = static_cast<double>(seg_.geometry().seen_bits);
   // Linear counting: n ~ -m ln(1 - set/m). Past 99% full it saturates.
   const double fill = std::min(set / m, 0.99);
   const double distinct = -m * std::log1p(-fill);
