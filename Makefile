@@ -14,7 +14,7 @@ comma := ,
 # TEST_ARGS go to meson test, e.g. TEST_ARGS="--suite concurrency".
 TEST_ARGS ?=
 
-.PHONY: all deps build test bench install clean
+.PHONY: all deps build test bench demo install clean
 
 all: build
 
@@ -42,6 +42,11 @@ bench: deps
 	@echo "wrote bench/results/shim.md"
 	/usr/bin/python3 bench/bench_fetch.py --build $(BUILD) --runs 3 --out bench/results/fetch.md
 	@echo "wrote bench/results/fetch.md"
+
+# The main job end to end on this machine (README's quick start).
+demo: deps
+	@$(MAKE) --no-print-directory build
+	/usr/bin/python3 demo/run_demo.py --build $(BUILD)
 
 install: build
 	meson install -C $(BUILD)

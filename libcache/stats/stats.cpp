@@ -154,7 +154,7 @@ StatsSnapshot Stats::snapshot() const {
   const StatSlot* slots = seg_.stat_slots();
   for (std::uint32_t i = 0; i < kMaxStatSlots; ++i) {
     std::int32_t pid = slots[i].pid.load(std::memory_order_relaxed);
-    if (pid > 0) ++s.processes;
+    if (pid > 0 && proc::alive(pid)) ++s.processes;
     for (std::uint32_t c = 0; c < kNumCounters; ++c) {
       s.total.v[c] += slots[i].counters[0][c].load(std::memory_order_relaxed);
       for (std::uint32_t m = 0; m < kMaxMountStats; ++m) {
