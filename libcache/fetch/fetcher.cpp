@@ -103,16 +103,18 @@ void Fetcher::adopt_after_fork() {
   progress_ = FetchProgress{};
 }
 
-void Fetcher::enqueue(FetchPriority p, std::shared_ptr<const FetchTarget> t, std::uint32_t first,
+bool Fetcher::enqueue(FetchPriority p, std::shared_ptr<const FetchTarget> t, std::uint32_t first,
                       std::uint32_t count) {
   const std::uint32_t pages = page_count(*t);
-  if (first >= pages) return;
+  if (first >= pages) return true;
   count = std::min(count, pages - first);
-  if (count == 0) return;
+  if (count == 0) return true;
   std::lock_guard<std::mutex> g(mu_);
   adopt_after_fork();
-  if (stop_) return;
-  (p == FetchPriority::Prefetch ? prefetch_ : readahead_).push_back(Job{std::move(t), first, count});
+  if (stop_) return false;
+  std::deque<Job>& q = p == FetchPriority::Prefetch ? prefetch_ : readahead_;
+  if (q.size() >= kMaxQueuedJobs) return false;
+  q.push_back(Job{std::move(t), first, count});
   progress_.queued_pages += count;
   if (!thread_running_) {
     try {
@@ -123,10 +125,11 @@ void Fetcher::enqueue(FetchPriority p, std::shared_ptr<const FetchTarget> t, std
       readahead_.clear();
       prefetch_.clear();
       progress_.queued_pages = 0;
-      return;
+      return false;
     }
   }
   work_cv_.notify_one();
+  return true;
 }
 
 bool Fetcher::take_unit(Unit& u) {

@@ -60,8 +60,10 @@ class Fetcher {
 
   // Queues pages [first, first + count) of t for the background. p is
   // Readahead (may evict, like a read) or Prefetch (free room only).
-  void enqueue(FetchPriority p, std::shared_ptr<const FetchTarget> t, std::uint32_t first,
+  // False when the queue is full (kMaxQueuedJobs): nothing was queued.
+  bool enqueue(FetchPriority p, std::shared_ptr<const FetchTarget> t, std::uint32_t first,
                std::uint32_t count);
+  static constexpr std::size_t kMaxQueuedJobs = 16384;
   // Waits until this process's queues are empty and its GETs done.
   void drain();
   // Drops what is queued (GETs in flight finish).

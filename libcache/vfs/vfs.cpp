@@ -89,6 +89,7 @@ struct Vfs::Impl {
   // Directories this process queued for prefetch, by (mount, prefix, epoch).
   std::mutex prefetched_mu;
   std::set<std::string> prefetched_dirs;
+  static constexpr std::size_t kMaxPrefetchedDirs = 100000;
 
   // Last: destroyed first, while the stores and the cache it uses live.
   std::unique_ptr<Fetcher> fetcher;
@@ -131,12 +132,15 @@ struct Vfs::Impl {
   }
 
   // Queues the files of a listed directory for background prefetch, once
-  // per process and metadata epoch.
+  // per process and metadata epoch. A full queue stops it; the directory
+  // is then queued again by the next open in it.
   void prefetch_listing(int m, const std::string& prefix, const Listing& entries) {
     if (mount(m).prefetch != Prefetch::Directory) return;
+    const std::string tag = std::to_string(m) + '\0' + prefix + '\0' + epoch(m);
     {
       std::lock_guard<std::mutex> g(prefetched_mu);
-      if (!prefetched_dirs.insert(std::to_string(m) + '\0' + prefix + '\0' + epoch(m)).second) return;
+      if (prefetched_dirs.size() >= kMaxPrefetchedDirs) prefetched_dirs.clear();
+      if (!prefetched_dirs.insert(tag).second) return;
     }
     const MountConfig& mc = mount(m);
     for (const DirEntry& e : entries) {
@@ -144,9 +148,14 @@ struct Vfs::Impl {
       std::string key = prefix + e.name;
       ObjectId id = ObjectId::of(mc.source.bucket, key, e.etag);
       auto t = std::make_shared<const FetchTarget>(FetchTarget{m, std::move(key), e.etag, e.size, id});
-      fetcher->enqueue(FetchPriority::Prefetch, t, 0, fetcher->page_count(*t));
+      if (!fetcher->enqueue(FetchPriority::Prefetch, t, 0, fetcher->page_count(*t))) {
+        std::lock_guard<std::mutex> g(prefetched_mu);
+        prefetched_dirs.erase(tag);
+        return;
+      }
     }
   }
+
 
   const MountConfig& mount(int m) const { return cfg.mounts[static_cast<std::size_t>(m)]; }
 
