@@ -42,6 +42,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -230,9 +231,25 @@ print(json.dumps({"epoch_s": times, "samples": counts, "label_sums": label_sums,
 """
 
 
+# Processes killed by a signal after they printed their result (the shim
+# crashing at exit): kept, and listed in the report.
+CRASHES = []
+
+
+def note_crash(label, p):
+    try:
+        sig = signal.Signals(-p.returncode).name
+    except ValueError:
+        sig = f"signal {-p.returncode}"
+    CRASHES.append((label, sig, p.stderr.strip()[-300:]))
+    log(f"{label}: killed by {sig} after it finished its work")
+
+
 def run_json(label, argv, env, timeout=900):
     p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
-    if p.returncode != 0:
+    if p.returncode < 0 and p.stdout.strip():
+        note_crash(label, p)
+    elif p.returncode != 0:
         raise Failure(f"{label}: exit {p.returncode}\n  stderr: {p.stderr.strip()[-2000:]}\n"
                       f"  stdout: {p.stdout.strip()[-500:]}")
     try:
@@ -494,8 +511,13 @@ def main():
                 pass
         if jrels:
             c = new_cache(imgs_mount, "s3://data/jpegs/", "256MiB")
-            subprocess.run([PY, "-c", "import os, sys, torch, torchvision\nfor _ in os.walk(sys.argv[1]): pass",
-                            imgs_mount], env=c.env, check=True, timeout=300)
+            p = subprocess.run([PY, "-c", "import os, sys, torch, torchvision\nfor _ in os.walk(sys.argv[1]): pass\n"
+                                "print('listed')", imgs_mount], env=c.env, capture_output=True, text=True,
+                               timeout=300)
+            if p.returncode < 0 and p.stdout.strip() == "listed":
+                note_crash("warm-up listing of the JPEG mount (import torch; os.walk; exit)", p)
+            elif p.returncode != 0:
+                raise Failure(f"warm-up listing: exit {p.returncode}: {p.stderr.strip()[-1000:]}")
             c.close()
         log(f"warm-up done ({time.monotonic() - t:.1f} s)")
 
@@ -621,6 +643,13 @@ def render(args, workers, command, started, elapsed, res, cap, one_ms, list_ms, 
                f"clock stops when all are done. Median of {runs} runs; every epoch's file count, bytes and "
                f"first bytes are checked.\n")
 
+    if CRASHES:
+        out.append(f"**Crashes.** Processes under the shim killed by a signal at exit, after their work "
+                   f"was done and "
+                   f"checked ({len(CRASHES)}; their measurements are kept):\n")
+        for label, sig, err in CRASHES:
+            out.append(f"- {label}: {sig}" + (f" (stderr: `{err.splitlines()[-1][:200]}`)" if err else ""))
+        out.append("")
     # remote
     out.append("### The remote\n")
     out.append(f"Measured in the same run with curl's parallel mode (whole-object ranged GETs with "
