@@ -356,6 +356,11 @@ void PageCache::end_fill(PendingFill& f, const Result<std::size_t>& got, bool pr
   m.claims->complete(claim, Status::Ok);
 }
 
+void PageCache::abandon_fill(PendingFill& f) {
+  shm::Claim claim{f.claimed ? shm::Claim::Kind::Mine : shm::Claim::Kind::Unclaimed, f.claim_slot};
+  impl_->claims->complete(claim, Status::Ok);
+}
+
 FetchGate& PageCache::gate() { return *impl_->gate; }
 
 void PageCache::evict(const ObjectId& id, std::uint32_t page) {

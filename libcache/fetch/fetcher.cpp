@@ -10,11 +10,47 @@
 #include "util/process.h"
 
 namespace objcache {
+namespace {
 
-Fetcher::Fetcher(PageCache& cache, StoreOf store_of, int concurrency)
-    : cache_(cache), store_of_(std::move(store_of)), concurrency_(std::max(1, concurrency)), owner_(proc::self()) {}
+// The live fetchers, for the exit handler. Leaked on purpose: it must
+// outlive every static destructor that runs at exit.
+struct Registry {
+  std::mutex mu;
+  std::vector<Fetcher*> live;
+};
+Registry& registry() {
+  static Registry* r = new Registry;
+  return *r;
+}
+
+void quiesce_all_at_exit() {
+  std::vector<Fetcher*> live;
+  {
+    std::lock_guard<std::mutex> g(registry().mu);
+    live = registry().live;
+  }
+  for (Fetcher* f : live) f->quiesce_for_exit();
+}
+
+std::once_flag g_exit_handler_once;
+
+}  // namespace
+
+Fetcher::Fetcher(PageCache& cache, StoreOf store_of, std::function<void()> shutdown_stores, int concurrency)
+    : cache_(cache),
+      store_of_(std::move(store_of)),
+      shutdown_stores_(std::move(shutdown_stores)),
+      concurrency_(std::max(1, concurrency)),
+      owner_(proc::self()) {
+  std::lock_guard<std::mutex> g(registry().mu);
+  registry().live.push_back(this);
+}
 
 Fetcher::~Fetcher() {
+  {
+    std::lock_guard<std::mutex> g(registry().mu);
+    std::erase(registry().live, this);
+  }
   std::unique_lock<std::mutex> lk(mu_);
   adopt_after_fork();
   stop_ = true;
@@ -97,10 +133,34 @@ void Fetcher::adopt_after_fork() {
   owner_ = proc::self();
   readahead_.clear();
   prefetch_.clear();
+  in_flight_.clear();
   thread_running_ = false;
   busy_ = false;
   stop_ = false;
   progress_ = FetchProgress{};
+}
+
+void Fetcher::quiesce_for_exit() {
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    adopt_after_fork();
+    stop_ = true;
+    readahead_.clear();
+    prefetch_.clear();
+    progress_.queued_pages = 0;
+    // Other processes waiting on these pages fetch them now, instead of
+    // waiting for a filler that is about to be gone.
+    for (auto& u : in_flight_) {
+      u->abandoned = true;
+      for (PendingFill& f : u->fills) cache_.abandon_fill(f);
+      cache_.gate().release();
+    }
+    in_flight_.clear();
+    progress_.in_flight = 0;
+    work_cv_.notify_all();
+    idle_cv_.wait_for(lk, std::chrono::milliseconds(500), [&] { return !thread_running_; });
+  }
+  if (shutdown_stores_) shutdown_stores_();
 }
 
 bool Fetcher::enqueue(FetchPriority p, std::shared_ptr<const FetchTarget> t, std::uint32_t first,
@@ -118,6 +178,10 @@ bool Fetcher::enqueue(FetchPriority p, std::shared_ptr<const FetchTarget> t, std
   progress_.queued_pages += count;
   if (!thread_running_) {
     try {
+      // The store (and with it libcurl and OpenSSL) is made before the exit
+      // handler is registered, so the handler runs before their cleanups.
+      (void)store_of_(q.back().target->mount);
+      std::call_once(g_exit_handler_once, [] { std::atexit(quiesce_all_at_exit); });
       std::thread(&Fetcher::run, this).detach();
       thread_running_ = true;
     } catch (const std::exception& e) {
@@ -197,34 +261,46 @@ void Fetcher::run_unit(const Unit& u) {
   }
   // Claim what is still missing. A small object is fetched whole even if
   // some of its pages are cached: it is one request either way.
-  auto fills = std::make_shared<std::vector<PendingFill>>();
+  auto unit = std::make_shared<InFlight>();
+  std::vector<PendingFill>& fills = unit->fills;
   std::uint64_t no_room = 0;
   for (std::uint32_t p = u.first; p < u.first + u.count; ++p) {
     auto f = cache_.try_begin_fill(page_ref(t, p), /*may_evict=*/!prefetch);
     if (f) {
-      fills->push_back(*f);
+      fills.push_back(*f);
     } else if (prefetch && !cache_.contains(t.id, p)) {
       ++no_room;  // or being filled elsewhere; either way not ours to fetch
     }
   }
+  bool stopping = false;
   {
     std::lock_guard<std::mutex> g(mu_);
     progress_.no_room_pages += no_room;
-    progress_.skipped_pages += u.count - fills->size() - no_room;
-    if (!fills->empty()) ++progress_.in_flight;
+    progress_.skipped_pages += u.count - fills.size() - no_room;
+    stopping = stop_ || owner_ != proc::self();
+    if (!fills.empty() && !stopping) {
+      ++progress_.in_flight;
+      in_flight_.push_back(unit);
+    }
   }
-  if (fills->empty()) {
+  if (fills.empty() || stopping) {
+    for (PendingFill& f : fills) cache_.end_fill(f, make_error(Status::Transient, "stopping"), prefetch);
     gate.release();
     return;
   }
-  auto finish = [this, fills, prefetch](const Result<std::size_t>& got) {
+  auto finish = [this, unit, prefetch](const Result<std::size_t>& got) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (unit->abandoned) return;  // the exit handler let go of it
+      std::erase(in_flight_, unit);
+    }
     std::uint64_t bytes = 0;
-    for (PendingFill& f : *fills) {
+    for (PendingFill& f : unit->fills) {
       cache_.end_fill(f, got ? Result<std::size_t>(std::size_t{f.ref.length}) : got, prefetch);
       if (got) bytes += f.ref.length;
     }
     cache_.gate().release();
-    unit_done(bytes, got ? 0 : fills->size());
+    unit_done(bytes, got ? 0 : unit->fills.size());
   };
   auto st = store_of_(t.mount);
   if (!st) {
@@ -239,9 +315,9 @@ void Fetcher::run_unit(const Unit& u) {
   // Counted when sent, so a process that exits with GETs in flight still
   // accounts for every request it made.
   cache_.count_remote(0, t.mount);
-  if (fills->size() == 1 && (u.count == 1 || t.size > kSmallObjectMax)) {
+  if (fills.size() == 1 && (u.count == 1 || t.size > kSmallObjectMax)) {
     // One page: straight into its reservation.
-    PendingFill& f = fills->front();
+    PendingFill& f = fills.front();
     req.offset = static_cast<std::uint64_t>(f.ref.page) * ps;
     req.length = f.ref.length;
     (*st)->get_async(req, f.data, [finish, want = f.ref.length](Result<GetResult> r) {
@@ -255,10 +331,10 @@ void Fetcher::run_unit(const Unit& u) {
   auto whole = std::make_shared<std::vector<std::byte>>(t.size);
   req.offset = 0;
   req.length = t.size;
-  (*st)->get_async(req, *whole, [finish, whole, fills, ps, size = t.size](Result<GetResult> r) {
+  (*st)->get_async(req, *whole, [finish, whole, unit, ps, size = t.size](Result<GetResult> r) {
     if (!r) return finish(r.error());
     if (r->bytes != size) return finish(make_error(Status::PreconditionFailed, "object changed size"));
-    for (PendingFill& f : *fills) {
+    for (PendingFill& f : unit->fills) {
       std::memcpy(f.data.data(), whole->data() + static_cast<std::uint64_t>(f.ref.page) * ps, f.ref.length);
     }
     finish(std::size_t{0});

@@ -11,7 +11,11 @@
 //     readahead before prefetch. Prefetch only fills free room: it never
 //     evicts what is cached.
 // Thread-safe. After fork the child starts empty and makes its own thread
-// on first use; the parent's queue and GETs stay the parent's.
+// on first use; the parent's queue and GETs stay the parent's. At process
+// exit (an atexit handler registered when the first dispatcher starts, so
+// it runs before libcurl's and OpenSSL's cleanups) every fetcher stops its
+// dispatcher, releases the claims of its GETs in flight so other processes
+// fetch those pages at once, and shuts its stores down.
 #pragma once
 
 #include <condition_variable>
@@ -22,6 +26,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "fetch/gate.h"
 #include "objcache/object_store.h"
@@ -45,7 +50,8 @@ class Fetcher {
  public:
   using StoreOf = std::function<Result<ObjectStore*>(int mount)>;
 
-  Fetcher(PageCache& cache, StoreOf store_of, int concurrency);
+  // shutdown_stores stops the stores' background work (ObjectStore::shutdown).
+  Fetcher(PageCache& cache, StoreOf store_of, std::function<void()> shutdown_stores, int concurrency);
   ~Fetcher();
   Fetcher(const Fetcher&) = delete;
   Fetcher& operator=(const Fetcher&) = delete;
@@ -70,6 +76,9 @@ class Fetcher {
   void cancel();
   FetchProgress progress();
 
+  // What the exit handler does, for each live fetcher.
+  void quiesce_for_exit();
+
   // Held across fork by the owner's pthread_atfork handlers.
   void lock_for_fork() { mu_.lock(); }
   void unlock_after_fork() { mu_.unlock(); }
@@ -87,6 +96,13 @@ class Fetcher {
     FetchPriority priority = FetchPriority::Prefetch;
   };
 
+  // The GETs in flight of one unit; abandoned at exit, after which its
+  // callback touches nothing.
+  struct InFlight {
+    std::vector<PendingFill> fills;
+    bool abandoned = false;  // guarded by mu_
+  };
+
   void adopt_after_fork();  // with mu_ held
   void run();
   bool take_unit(Unit& u);  // with mu_ held
@@ -96,6 +112,7 @@ class Fetcher {
 
   PageCache& cache_;
   StoreOf store_of_;
+  std::function<void()> shutdown_stores_;
   const int concurrency_;
 
   std::mutex mu_;
@@ -103,6 +120,7 @@ class Fetcher {
   std::condition_variable idle_cv_;  // a unit or GET finished
   std::deque<Job> readahead_;
   std::deque<Job> prefetch_;
+  std::vector<std::shared_ptr<InFlight>> in_flight_;
   pid_t owner_ = 0;
   bool thread_running_ = false;
   bool busy_ = false;  // the dispatcher is between take_unit and issuing the GET

@@ -399,7 +399,9 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(const HttpOptions& opts) 
   }
 }
 
-HttpClient::~HttpClient() {
+HttpClient::~HttpClient() { shutdown(); }
+
+void HttpClient::shutdown() {
   {
     std::lock_guard<std::mutex> g(impl_->mu);
     impl_->stop = true;

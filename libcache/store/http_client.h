@@ -64,6 +64,10 @@ class HttpClient {
   void submit(HttpRequest req, HttpCallback done);
   // Runs fn on the client's thread after delay (retry backoff uses it).
   void schedule(std::chrono::milliseconds delay, std::function<void()> fn);
+  // Stops the client's thread: transfers in flight end with an error (their
+  // callbacks run first), later submits fail at once. Idempotent; the
+  // destructor calls it. Must not be called from the client's thread.
+  void shutdown();
   // Blocking form of submit. Must not be called from the client's thread.
   Result<HttpResponse> perform(HttpRequest req);
 

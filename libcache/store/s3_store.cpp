@@ -119,6 +119,12 @@ class S3Store final : public ObjectStore {
   // still in flight, and those use the other members.
   ~S3Store() override { client_.reset(); }
 
+  void shutdown() override {
+    std::lock_guard<std::mutex> g(client_mu_);
+    // Only this process's client: a parent's thread is not ours to stop.
+    if (client_ && client_pid_.load(std::memory_order_relaxed) == proc::self()) client_->shutdown();
+  }
+
   Result<ObjectInfo> head(std::string_view key) override {
     auto op = make_op("HEAD", Target::Read, key);
     auto r = run_sync(op);

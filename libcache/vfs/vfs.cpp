@@ -97,7 +97,14 @@ struct Vfs::Impl {
   Impl(const Config& c, std::unique_ptr<PageCache> pc)
       : cfg(c), table(c.mounts), cache(std::move(pc)), stores(c.mounts.size()) {
     fetcher = std::make_unique<Fetcher>(
-        *cache, [this](int m) { return store(m); }, cfg.store.prefetch_concurrency);
+        *cache, [this](int m) { return store(m); },
+        [this] {
+          std::lock_guard<std::mutex> g(stores_mu);
+          for (auto& s : stores) {
+            if (s) s->shutdown();
+          }
+        },
+        cfg.store.prefetch_concurrency);
   }
 
   FetchTarget target(const Node& file) const {

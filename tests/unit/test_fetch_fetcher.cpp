@@ -126,7 +126,8 @@ struct Rig {
     auto pc = PageCache::open(c, o);
     REQUIRE_MESSAGE(pc.ok(), pc.error().describe());
     cache = std::move(*pc);
-    fetcher = std::make_unique<Fetcher>(*cache, [this](int) -> Result<ObjectStore*> { return &store; }, concurrency);
+    fetcher = std::make_unique<Fetcher>(
+        *cache, [this](int) -> Result<ObjectStore*> { return &store; }, nullptr, concurrency);
   }
   ~Rig() { fetcher.reset(); }
 

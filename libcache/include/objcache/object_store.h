@@ -91,6 +91,10 @@ class ObjectStore {
   virtual Result<void> remove(std::string_view key) = 0;
   // Server-side copy within the bucket; returns the new ETag.
   virtual Result<std::string> copy(std::string_view src_key, std::string_view dst_key) = 0;
+
+  // For process exit: stops background work; requests in flight end with
+  // an error (their callbacks run), later ones fail at once.
+  virtual void shutdown() {}
 };
 
 // Connection facts of a store, with secrets masked, for `cachectl check`.

@@ -151,6 +151,11 @@ class PageCache {
   // Counts the bytes as remote_bytes, and as prefetched_bytes if
   // prefetched; the request itself is counted by the caller (count_remote).
   void end_fill(PendingFill& fill, const Result<std::size_t>& got, bool prefetched);
+  // Gives up a fill whose buffer may still be written to (a GET in flight
+  // at process exit): waiters are released to fetch the page themselves;
+  // the room stays reserved (never reused while this process lives, given
+  // back when it is gone). No end_fill may follow.
+  void abandon_fill(PendingFill& fill);
   // Drops the page from RAM and spill.
   void evict(const ObjectId& id, std::uint32_t page);
   // A pinned page stays in RAM: its region is never reclaimed. No effect
