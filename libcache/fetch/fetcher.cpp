@@ -57,7 +57,9 @@ Fetcher::~Fetcher() {
   readahead_.clear();
   prefetch_.clear();
   work_cv_.notify_all();
-  idle_cv_.wait(lk, [&] { return !thread_running_ && progress_.in_flight == 0; });
+  tasks_.clear();
+  task_cv_.notify_all();
+  idle_cv_.wait(lk, [&] { return !thread_running_ && task_threads_ == 0 && progress_.in_flight == 0; });
 }
 
 std::uint32_t Fetcher::page_count(const FetchTarget& t) const {
@@ -134,6 +136,9 @@ void Fetcher::adopt_after_fork() {
   readahead_.clear();
   prefetch_.clear();
   in_flight_.clear();
+  tasks_.clear();
+  task_threads_ = 0;
+  idle_task_threads_ = 0;
   thread_running_ = false;
   busy_ = false;
   stop_ = false;
@@ -156,11 +161,57 @@ void Fetcher::quiesce_for_exit() {
       cache_.gate().release();
     }
     in_flight_.clear();
+    tasks_.clear();
     progress_.in_flight = 0;
     work_cv_.notify_all();
-    idle_cv_.wait_for(lk, std::chrono::milliseconds(500), [&] { return !thread_running_; });
+    task_cv_.notify_all();
   }
+  // Requests in flight or about to be made now fail at once, so the
+  // threads below finish what they are doing without waiting on the store.
   if (shutdown_stores_) shutdown_stores_();
+  std::unique_lock<std::mutex> lk(mu_);
+  idle_cv_.wait_for(lk, std::chrono::milliseconds(500), [&] { return !thread_running_ && task_threads_ == 0; });
+}
+
+bool Fetcher::run_task(int mount, std::function<void()> fn) {
+  std::lock_guard<std::mutex> g(mu_);
+  adopt_after_fork();
+  if (stop_ || tasks_.size() >= kMaxQueuedJobs) return false;
+  tasks_.push_back(std::move(fn));
+  if (idle_task_threads_ < static_cast<int>(tasks_.size()) && task_threads_ < kTaskThreads) {
+    try {
+      if (task_threads_ == 0) {
+        (void)store_of_(mount);  // libcurl and OpenSSL before the exit handler
+        std::call_once(g_exit_handler_once, [] { std::atexit(quiesce_all_at_exit); });
+      }
+      std::thread(&Fetcher::run_tasks, this).detach();
+      ++task_threads_;
+    } catch (const std::exception& e) {
+      if (task_threads_ == 0) {
+        tasks_.clear();
+        return false;
+      }
+    }
+  }
+  task_cv_.notify_one();
+  return true;
+}
+
+void Fetcher::run_tasks() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    ++idle_task_threads_;
+    task_cv_.wait(lk, [&] { return stop_ || !tasks_.empty(); });
+    --idle_task_threads_;
+    if (stop_) break;
+    std::function<void()> fn = std::move(tasks_.front());
+    tasks_.pop_front();
+    lk.unlock();
+    fn();
+    lk.lock();
+  }
+  --task_threads_;
+  idle_cv_.notify_all();
 }
 
 bool Fetcher::enqueue(FetchPriority p, std::shared_ptr<const FetchTarget> t, std::uint32_t first,

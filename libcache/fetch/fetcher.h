@@ -70,6 +70,13 @@ class Fetcher {
   bool enqueue(FetchPriority p, std::shared_ptr<const FetchTarget> t, std::uint32_t first,
                std::uint32_t count);
   static constexpr std::size_t kMaxQueuedJobs = 16384;
+  // Runs fn on one of up to kTaskThreads background threads (listings
+  // fetched ahead of the program). Dropped when stopping or when
+  // kMaxQueuedJobs tasks wait already; false then.
+  // mount: the store fn will use (made first, see the exit handler).
+  bool run_task(int mount, std::function<void()> fn);
+  static constexpr int kTaskThreads = 8;
+
   // Waits until this process's queues are empty and its GETs done.
   void drain();
   // Drops what is queued (GETs in flight finish).
@@ -105,6 +112,7 @@ class Fetcher {
 
   void adopt_after_fork();  // with mu_ held
   void run();
+  void run_tasks();
   bool take_unit(Unit& u);  // with mu_ held
   void run_unit(const Unit& u);
   void unit_done(std::uint64_t bytes, std::uint64_t failed);
@@ -118,9 +126,13 @@ class Fetcher {
   std::mutex mu_;
   std::condition_variable work_cv_;  // queues gained work, or stop
   std::condition_variable idle_cv_;  // a unit or GET finished
+  std::condition_variable task_cv_;  // tasks gained work, or stop
   std::deque<Job> readahead_;
   std::deque<Job> prefetch_;
   std::vector<std::shared_ptr<InFlight>> in_flight_;
+  std::deque<std::function<void()>> tasks_;
+  int task_threads_ = 0;       // running
+  int idle_task_threads_ = 0;  // of which waiting for a task
   pid_t owner_ = 0;
   bool thread_running_ = false;
   bool busy_ = false;  // the dispatcher is between take_unit and issuing the GET

@@ -15,7 +15,8 @@ pid_t self();
 // Changes in every forked child. Objects that keep per-process state (a
 // stats slot, threads, connections) compare it to rebuild after a fork.
 std::uint64_t fork_generation();
-// false only when pid certainly does not exist (kill(pid, 0) says ESRCH).
+// false only when pid certainly has exited: kill(pid, 0) says ESRCH, or
+// /proc shows a zombie (exited, not yet reaped by its parent).
 bool alive(pid_t pid);
 
 }  // namespace objcache::proc

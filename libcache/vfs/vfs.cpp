@@ -16,13 +16,14 @@
 #include <map>
 #include <mutex>
 #include <random>
-#include <set>
+
 #include <unordered_map>
 
 #include "fetch/fetcher.h"
 #include "objcache/object_store.h"
 #include "util/checksum.h"
 #include "util/log.h"
+#include "util/process.h"
 #include "vfs/meta_codec.h"
 
 namespace objcache {
@@ -86,10 +87,12 @@ struct Vfs::Impl {
   static constexpr std::uint64_t kReadaheadMaxBytes = 64ull << 20;
   static constexpr std::size_t kMaxSequences = 4096;
 
-  // Directories this process queued for prefetch, by (mount, prefix, epoch).
   std::mutex prefetched_mu;
-  std::set<std::string> prefetched_dirs;
+  // Directories this process queued (0), or found another process
+  // prefetching (when to look again, ms since the epoch).
+  std::map<std::string, std::int64_t> prefetched_dirs;
   static constexpr std::size_t kMaxPrefetchedDirs = 100000;
+  static constexpr std::int64_t kRecheckOwnerMs = 1000;
 
   // Last: destroyed first, while the stores and the cache it uses live.
   std::unique_ptr<Fetcher> fetcher;
@@ -138,16 +141,73 @@ struct Vfs::Impl {
     fetcher->enqueue(FetchPriority::Readahead, std::make_shared<const FetchTarget>(t), from, to - from);
   }
 
+  // One process prefetches a directory, node-wide: a metadata record 'P'
+  // names it (by pid) for the epoch. Another process takes it over only
+  // when that one has exited (a short `ls`, a worker that finished); a
+  // DataLoader's workers leave it to the parent that listed it first.
+  bool own_directory_prefetch(int m, const std::string& prefix) {
+    const PageRef ref{meta_id(m, 'P', prefix, epoch(m)), 0, 8, PageRef::kMetadata};
+    const auto me = static_cast<std::int64_t>(proc::self());
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      bool filled = false;
+      std::byte rec[8];
+      auto got = cache->read(ref, 0, rec, [&](std::span<std::byte> dst) -> Result<std::size_t> {
+        std::memcpy(dst.data(), &me, 8);
+        filled = true;
+        return std::size_t{8};
+      });
+      if (!got || filled) return true;  // ours (or the cache cannot say: go ahead)
+      std::int64_t owner = 0;
+      std::memcpy(&owner, rec, 8);
+      if (owner == me) return true;
+      if (owner > 0 && proc::alive(static_cast<pid_t>(owner))) return false;
+      cache->evict(ref.id, 0);  // its owner is gone: take it over
+    }
+    return true;
+  }
+
+  // A walk (os.walk, ImageFolder's scan) lists the subdirectories next, one
+  // after another: list them now, in parallel, on the fetcher's task
+  // threads, so each of those LISTs is done or in flight when asked for,
+  // and queue their files for prefetch as each listing arrives.
+  void list_ahead(int m, const std::string& prefix, const Listing& entries) {
+    if (mount(m).prefetch != Prefetch::Directory) return;
+    const std::string tag = "L" + std::to_string(m) + '\0' + prefix + '\0' + epoch(m);
+    {
+      std::lock_guard<std::mutex> g(prefetched_mu);
+      if (prefetched_dirs.size() >= kMaxPrefetchedDirs) prefetched_dirs.clear();
+      if (!prefetched_dirs.emplace(tag, 0).second) return;
+    }
+    for (const DirEntry& e : entries) {
+      if (e.kind != NodeKind::Directory) continue;
+      std::string sub = prefix + e.name + '/';
+      bool queued = fetcher->run_task(m, [this, m, sub] {
+        auto l = listing(m, sub, /*fill=*/true);
+        if (l) prefetch_listing(m, sub, **l);
+      });
+      if (!queued) return;
+    }
+  }
+
   // Queues the files of a listed directory for background prefetch, once
   // per process and metadata epoch. A full queue stops it; the directory
   // is then queued again by the next open in it.
   void prefetch_listing(int m, const std::string& prefix, const Listing& entries) {
     if (mount(m).prefetch != Prefetch::Directory) return;
     const std::string tag = std::to_string(m) + '\0' + prefix + '\0' + epoch(m);
+    const std::int64_t now = now_ms();
     {
       std::lock_guard<std::mutex> g(prefetched_mu);
       if (prefetched_dirs.size() >= kMaxPrefetchedDirs) prefetched_dirs.clear();
-      if (!prefetched_dirs.insert(tag).second) return;
+      auto [it, fresh] = prefetched_dirs.emplace(tag, 0);
+      // Queued by us (0), or another process's until we look again.
+      if (!fresh && (it->second == 0 || now < it->second)) return;
+      it->second = 0;
+    }
+    if (!own_directory_prefetch(m, prefix)) {
+      std::lock_guard<std::mutex> g(prefetched_mu);
+      prefetched_dirs[tag] = now + kRecheckOwnerMs;
+      return;
     }
     const MountConfig& mc = mount(m);
     for (const DirEntry& e : entries) {
@@ -497,7 +557,10 @@ Result<std::shared_ptr<const Listing>> Vfs::list(const Node& dir) {
   try {
     if (!dir.is_dir()) return make_error(Status::InvalidArgument, "not a directory: " + dir.key);
     auto l = impl_->listing(dir.mount, dir.key, /*fill=*/true);
-    if (l) impl_->prefetch_listing(dir.mount, dir.key, **l);
+    if (l) {
+      impl_->prefetch_listing(dir.mount, dir.key, **l);
+      impl_->list_ahead(dir.mount, dir.key, **l);
+    }
     return l;
   } catch (const std::exception& e) {
     return make_error(Status::IoError, std::string("list: ") + e.what());
