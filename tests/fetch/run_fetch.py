@@ -52,22 +52,6 @@ READER = textwrap.dedent("""
 """)
 
 
-class Suite:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name, ok, detail=""):
-        if ok:
-            self.passed += 1
-            print(f"ok   {name}", flush=True)
-        else:
-            self.failed += 1
-            print(f"FAIL {name}", flush=True)
-            for line in str(detail).splitlines()[-40:]:
-                print(f"     {line}", flush=True)
-
-
 def local_digest(root):
     h = hashlib.sha256()
     n = 0
@@ -146,7 +130,7 @@ class Env:
 class Tests:
     def __init__(self, args):
         self.args = args
-        self.suite = Suite()
+        self.suite = mf.Suite()
         self.work = tempfile.mkdtemp(prefix="objcache-fetch-")
         self.local = os.path.join(self.work, "local")
         write_files(self.local, "many", 200, 8 << 10, 1)

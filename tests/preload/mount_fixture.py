@@ -24,6 +24,24 @@ SECRET_KEY = "S3RVER"
 BUCKET = "data"
 
 
+class Suite:
+    """Counts cases and prints `ok NAME` or `FAIL NAME` with its details."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+            print(f"ok   {name}", flush=True)
+        else:
+            self.failed += 1
+            print(f"FAIL {name}", flush=True)
+            for line in str(detail).splitlines()[-60:]:
+                print(f"     {line}", flush=True)
+
+
 class S3Server:
     """s3rver on a free 127.0.0.1 port; stops when its stdin closes."""
 

@@ -221,20 +221,6 @@ def run(args, env, timeout=300, shell=False, cwd=None):
         return "timeout", "", ""
 
 
-class Suite:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name, ok, detail=""):
-        if ok:
-            self.passed += 1
-            print(f"ok   {name}", flush=True)
-        else:
-            self.failed += 1
-            print(f"FAIL {name}\n{textwrap.indent(detail, '     ')}", flush=True)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shim", required=True)
@@ -256,7 +242,7 @@ def main():
         print("skipped (exit 77): under ASan a program with the shim can hang at exit (open bug)")
         return 77
 
-    suite = Suite()
+    suite = mf.Suite()
     work = tempfile.mkdtemp(prefix="objcache-mounts-")
     server = None
     try:

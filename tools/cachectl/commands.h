@@ -6,7 +6,10 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include "objcache/config.h"
+#include "objcache/page_cache.h"
 
 namespace objcache::cachectl {
 
@@ -20,6 +23,10 @@ Result<Config> load_global_config(const GlobalOptions& g);
 
 // OBJCACHE_SHM_DIR, where tests keep their segments (else /dev/shm).
 std::string shm_dir_override();
+
+// Attaches to the cache cfg names without creating it: NotFound when no
+// process has used it since boot.
+Result<std::unique_ptr<PageCache>> attach_cache(const Config& cfg);
 
 int run_check(const GlobalOptions& g, const std::vector<std::string>& args);
 int run_stats(const GlobalOptions& g, const std::vector<std::string>& args);

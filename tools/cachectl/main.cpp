@@ -51,6 +51,13 @@ std::string shm_dir_override() {
   return d == nullptr ? std::string() : std::string(d);
 }
 
+Result<std::unique_ptr<PageCache>> attach_cache(const Config& cfg) {
+  PageCacheOptions po;
+  po.create = false;
+  po.shm_dir = shm_dir_override();
+  return PageCache::open(cfg.cache, po);
+}
+
 }  // namespace objcache::cachectl
 
 int main(int argc, char** argv) {

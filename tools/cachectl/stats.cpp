@@ -183,10 +183,7 @@ int run_stats(const GlobalOptions& g, const std::vector<std::string>& args) {
     std::fprintf(stderr, "cachectl: %s\n", cfg.error().message.c_str());
     return 2;
   }
-  PageCacheOptions po;
-  po.create = false;
-  po.shm_dir = shm_dir_override();
-  auto cache = PageCache::open(cfg->cache, po);
+  auto cache = attach_cache(*cfg);
   if (!cache) {
     if (cache.status() != Status::NotFound) {
       std::fprintf(stderr, "cachectl: %s\n", cache.error().describe().c_str());

@@ -40,10 +40,7 @@ int run_verify(const GlobalOptions& g, const std::vector<std::string>& args) {
     std::fprintf(stderr, "cachectl: %s\n", cfg.error().message.c_str());
     return 2;
   }
-  PageCacheOptions po;
-  po.create = false;
-  po.shm_dir = shm_dir_override();
-  auto cache = PageCache::open(cfg->cache, po);
+  auto cache = attach_cache(*cfg);
   if (!cache) {
     std::fprintf(stderr, "cachectl verify: %s\n", cache.error().message.c_str());
     return cache.status() == Status::NotFound ? 0 : 2;
