@@ -42,6 +42,10 @@ bench: deps
 	@echo "wrote bench/results/shim.md"
 	/usr/bin/python3 bench/bench_fetch.py --build $(BUILD) --runs 3 --out bench/results/fetch.md
 	@echo "wrote bench/results/fetch.md"
+	/usr/bin/python3 bench/bench_peers.py --build $(BUILD) --runs 3 --out bench/results/peers.md --plots bench/results
+	@echo "wrote bench/results/peers.md and bench/results/peers_*.png"
+	/usr/bin/python3 bench/report.py
+	@echo "wrote bench/REPORT.md"
 
 # The main job end to end on this machine (README's quick start).
 demo: deps

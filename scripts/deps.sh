@@ -17,6 +17,8 @@ packages=(
   python3-numpy python3-pil python3-torch python3-torchvision python3-boto3
   # benchmarks: nginx with echo_sleep as a fast remote with latency (bench/latency_remote.py)
   nginx libnginx-mod-http-echo
+  # benchmarks: the peers objcache is compared with (bench/bench_peers.py), its plots
+  s3fs rclone fuse3 python3-matplotlib
 )
 
 sudo_cmd=()
