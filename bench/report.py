@@ -224,6 +224,24 @@ def main():
     notes = []
     if texts["shim.md"] and "Noise:" in texts["shim.md"]:
         notes.append("shim.md notes its own noise: " + line_of(texts["shim.md"], "Noise:"))
+    rat = section(peers, r"^### Ratios against objcache")
+    head = find(rat, r"^\| method \|(.*)\|$")
+    loc = find(rat, r"^\| local disk[^|]*\|(.*)\|$")
+    if head and loc:
+        cols = [c.strip() for c in head.group(1).split("|")]
+        vals = [c.strip() for c in loc.group(1).split("|")]
+        warm = [(c, num(v)) for c, v in zip(cols, vals) if c.startswith("warm") and re.fullmatch(NUM, v)]
+        if warm:
+            lo, hi = min(1 / v for _, v in warm), max(1 / v for _, v in warm)
+            notes.append(f"Information, no target: in the peers run (results/peers.md) objcache's warm epoch took "
+                         f"{lo:.1f}-{hi:.1f}x local disk's (" + ", ".join(f"{c} {1 / v:.1f}x" for c, v in warm)
+                         + "). An epoch there is a new process that forks W readers and lists the folders, and is short "
+                         "on local disk, so start-up in each process is inside the measurement; shim.md measures "
+                         "a warm read pass on its own.")
+    trees = {m.group(1) for m in (find(t, r"Tree: ([0-9a-f]{7,})") for t in texts.values()) if m}
+    if len(trees) > 1:
+        notes.append(f"The result files come from at least {len(trees)} different runs and trees ({', '.join(sorted(trees))}; "
+                     "see *Where the numbers come from*): each is as its benchmark last wrote it.")
     if notes:
         out.extend(f"- {n}" for n in notes)
         out.append("")
