@@ -149,7 +149,8 @@ Result<std::unique_ptr<Segment>> Segment::open(const CacheConfig& cfg, const std
     }
 
     // Attaching: wait briefly for a creator that is still writing the header.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    // Generous: under sanitizers on a loaded machine a creator can be slow.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (h.magic.load(std::memory_order_acquire) != kMagic &&
            std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));

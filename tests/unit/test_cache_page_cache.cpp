@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -173,7 +174,10 @@ TEST_CASE("stress: processes read, fill and evict a small shared cache; every by
       PageCacheOptions o;
       o.shm_dir = dir.path();
       auto pc = PageCache::open(cfg, o);
-      if (!pc) ::_exit(100);
+      if (!pc) {
+        std::fprintf(stderr, "child %d: %s\n", k, pc.error().describe().c_str());
+        ::_exit(100);
+      }
       int bad = random_reads(**pc, objs, 1500, 1000 + static_cast<std::uint64_t>(k));
       ::_exit(std::min(bad, 99));
     }
