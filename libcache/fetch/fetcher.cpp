@@ -174,16 +174,14 @@ void Fetcher::quiesce_for_exit() {
 }
 
 bool Fetcher::run_task(int mount, std::function<void()> fn) {
+  (void)store_of_(mount);  // before the exit handler; outside mu_ (see enqueue)
   std::lock_guard<std::mutex> g(mu_);
   adopt_after_fork();
   if (stop_ || tasks_.size() >= kMaxQueuedJobs) return false;
   tasks_.push_back(std::move(fn));
   if (idle_task_threads_ < static_cast<int>(tasks_.size()) && task_threads_ < kTaskThreads) {
     try {
-      if (task_threads_ == 0) {
-        (void)store_of_(mount);  // libcurl and OpenSSL before the exit handler
-        std::call_once(g_exit_handler_once, [] { std::atexit(quiesce_all_at_exit); });
-      }
+      if (task_threads_ == 0) std::call_once(g_exit_handler_once, [] { std::atexit(quiesce_all_at_exit); });
       std::thread(&Fetcher::run_tasks, this).detach();
       ++task_threads_;
     } catch (const std::exception& e) {
@@ -220,6 +218,11 @@ bool Fetcher::enqueue(FetchPriority p, std::shared_ptr<const FetchTarget> t, std
   if (first >= pages) return true;
   count = std::min(count, pages - first);
   if (count == 0) return true;
+  // The store (and with it libcurl and OpenSSL) exists before the exit
+  // handler is registered below, so the handler runs before their
+  // cleanups. Made outside mu_: the fork handlers take the stores' lock
+  // before ours.
+  (void)store_of_(t->mount);
   std::lock_guard<std::mutex> g(mu_);
   adopt_after_fork();
   if (stop_) return false;
@@ -229,9 +232,6 @@ bool Fetcher::enqueue(FetchPriority p, std::shared_ptr<const FetchTarget> t, std
   progress_.queued_pages += count;
   if (!thread_running_) {
     try {
-      // The store (and with it libcurl and OpenSSL) is made before the exit
-      // handler is registered, so the handler runs before their cleanups.
-      (void)store_of_(q.back().target->mount);
       std::call_once(g_exit_handler_once, [] { std::atexit(quiesce_all_at_exit); });
       std::thread(&Fetcher::run, this).detach();
       thread_running_ = true;
@@ -306,9 +306,13 @@ void Fetcher::run_unit(const Unit& u) {
     return;
   }
   FetchGate& gate = cache_.gate();
-  while (!gate.acquire(u.priority, concurrency_, std::chrono::milliseconds(200))) {
+  // A stop (process exit) is seen within ~20 ms.
+  auto stopping_now = [&] {
     std::lock_guard<std::mutex> g(mu_);
-    if (stop_ || owner_ != proc::self()) return;
+    return stop_ || owner_ != proc::self();
+  };
+  while (!gate.acquire(u.priority, concurrency_, std::chrono::seconds(10), stopping_now)) {
+    if (stopping_now()) return;
   }
   // Claim what is still missing. A small object is fetched whole even if
   // some of its pages are cached: it is one request either way.

@@ -38,14 +38,15 @@ bool FetchGate::try_acquire(FetchPriority p, int cap) {
   return true;
 }
 
-bool FetchGate::acquire(FetchPriority p, int cap, std::chrono::milliseconds timeout) {
+bool FetchGate::acquire(FetchPriority p, int cap, std::chrono::milliseconds timeout,
+                        const std::function<bool()>& give_up) {
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + timeout;
   bool reaped = false;
   for (;;) {
     if (try_acquire(p, cap)) return true;
     const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) return false;
+    if (now >= deadline || (give_up && give_up())) return false;
     if (p == FetchPriority::Readahead) {
       seg_.header().readahead_waiting_until.store(now_ns() + kReadaheadHoldNs, std::memory_order_relaxed);
     }

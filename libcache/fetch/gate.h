@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 
 #include "shm/segment.h"
 #include "stats/stats.h"
@@ -24,8 +25,10 @@ class FetchGate {
 
   // Takes a slot if priority allows it now. Demand always succeeds.
   bool try_acquire(FetchPriority p, int cap);
-  // Waits until a slot is free for p (or timeout passes); false on timeout.
-  bool acquire(FetchPriority p, int cap, std::chrono::milliseconds timeout);
+  // Waits until a slot is free for p; false when timeout passes or
+  // give_up (checked at least every 20 ms, may be empty) says so.
+  bool acquire(FetchPriority p, int cap, std::chrono::milliseconds timeout,
+               const std::function<bool()>& give_up = {});
   void release();
   std::uint32_t in_flight() const;
 
