@@ -26,7 +26,7 @@ TOP = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TOP, "tests", "preload"))
 sys.path.insert(0, os.path.join(TOP, "bench"))
 import mount_fixture as mf  # noqa: E402
-from latency_remote import LatencyRemote  # noqa: E402
+from latency_remote import LatencyRemote, capacity  # noqa: E402
 
 PY = "/usr/bin/python3"
 
@@ -58,6 +58,26 @@ def upload(client, root, prefix):
     with cf.ThreadPoolExecutor(8) as ex:
         list(ex.map(put, paths))
     return len(paths), sum(os.path.getsize(p) for p in paths)
+
+
+def check_remote(remote, root, prefix):
+    """Measures the remote: with its delay at 32 GETs in flight (what
+    objcache uses at most) and without the delay; says whether it can be
+    the bottleneck."""
+    import hashlib
+    objects = []
+    for d, _, fs in os.walk(root):
+        for f in sorted(fs)[:20]:
+            p = os.path.join(d, f)
+            with open(p, "rb") as fh:
+                data = fh.read()
+            key = prefix + os.path.relpath(p, root)
+            objects.append((f"/{mf.BUCKET}/{key}", len(data), hashlib.md5(data).hexdigest()))
+    rows = capacity(remote, objects, plan=((1, 20), (32, 1000)), raw=(32, 2000), tmpdir=None)
+    one, busy, raw = rows
+    say(f"demo: the remote measured: one GET {one['p50_ms']:.1f} ms; at 32 in flight {busy['gets_per_s']:,.0f} GETs/s "
+        f"(p50 {busy['p50_ms']:.1f} ms, nginx {busy['nginx_cpu_pct']:.0f}% of a core); without the delay "
+        f"{raw['gets_per_s']:,.0f} GETs/s: the delay, not the server, bounds every loop below")
 
 
 def run_loop(args, env, workers, epochs):
@@ -96,6 +116,7 @@ def main():
         say(f"demo: uploaded {n} files ({size / n / 1024:.0f} KiB each on average) to s3rver at {server.endpoint}")
         remote = LatencyRemote(server.dir, server.port, latency_ms=args.latency_ms, workdir=work, cache_lists=True)
         say(f"demo: remote with {args.latency_ms:.0f} ms per request at {remote.endpoint} (nginx in front of s3rver)")
+        check_remote(remote, local, "train/")
 
         base_env = dict(os.environ, AWS_ACCESS_KEY_ID=mf.ACCESS_KEY, AWS_SECRET_ACCESS_KEY=mf.SECRET_KEY)
         base_env.pop("LD_PRELOAD", None)
