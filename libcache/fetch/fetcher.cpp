@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -131,8 +132,13 @@ Result<PageRead> Fetcher::read_page(const FetchTarget& t, std::uint32_t page, st
 
 void Fetcher::adopt_after_fork() {
   if (owner_ == proc::self()) return;
-  // A forked child: the parent's thread and GETs do not exist here.
+  // A forked child: the parent's thread and GETs do not exist here. The
+  // condition variables may still count the parent's waiting threads, which
+  // could swallow a notify_one: start them afresh (nobody here waits on them).
   owner_ = proc::self();
+  new (&work_cv_) std::condition_variable;
+  new (&idle_cv_) std::condition_variable;
+  new (&task_cv_) std::condition_variable;
   readahead_.clear();
   prefetch_.clear();
   in_flight_.clear();

@@ -4,6 +4,8 @@
 // however many readers and prefetches want it, small objects in one GET,
 // prefetch that never evicts.
 #include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -233,3 +235,26 @@ TEST_CASE("prefetch fills only free room: it never evicts what is cached") {
     if (cached[i]) CHECK(r.cache->contains(demand[i]->id, 0));
   }
 }
+
+// TSan cannot start threads in the child of a multi-threaded fork.
+#if !defined(__SANITIZE_THREAD__)
+TEST_CASE("after fork, the child prefetches on its own (the parent's idle dispatcher does not block it)") {
+  Rig r(4, 64ull << 20, Eviction::Clock, 1ms);
+  auto a = r.add("a", 100 << 10);
+  auto b = r.add("b", 100 << 10);
+  r.fetcher->enqueue(FetchPriority::Prefetch, a, 0, 1);
+  r.fetcher->drain();  // the dispatcher now waits for work
+  std::this_thread::sleep_for(20ms);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::alarm(20);  // a hang fails the test instead of blocking it
+    r.fetcher->enqueue(FetchPriority::Prefetch, b, 0, 1);
+    r.fetcher->drain();
+    ::_exit(r.cache->contains(b->id, 0) ? 0 : 1);
+  }
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+}
+#endif
