@@ -19,11 +19,11 @@ import re
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NUM = r"(-?[\d,]*\.?\d+)"
+NUM = r"([-+−]?[\d,]*\.?\d+)"
 
 
 def num(s):
-    return float(s.replace(",", ""))
+    return float(s.replace(",", "").replace("−", "-"))
 
 
 def read(path):
