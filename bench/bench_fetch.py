@@ -612,7 +612,7 @@ def main():
 
     elapsed = time.monotonic() - t_start
     report = render(args, workers, command, started, elapsed, res, cap, one_ms, list_ms, bandwidth, diag,
-                    stderr_seen, nginx_errors, shim_id, files_mount, imgs_mount, jbytes, len(jrels))
+                    stderr_seen, nginx_errors, shim_id, files_mount, imgs_mount, jbytes, len(jrels), remote.workers)
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
@@ -624,7 +624,7 @@ def main():
 
 
 def render(args, workers, command, started, elapsed, res, cap, one_ms, list_ms, bandwidth, diag,
-           stderr_seen, nginx_errors, shim_id, files_mount, imgs_mount, jbytes, njpegs):
+           stderr_seen, nginx_errors, shim_id, files_mount, imgs_mount, jbytes, njpegs, nginx_workers):
     lat = args.latency_ms / 1e3
     nbytes = args.files * args.size
     t_lat = args.files * lat / CONCURRENCY
@@ -635,7 +635,7 @@ def render(args, workers, command, started, elapsed, res, cap, one_ms, list_ms, 
     out.append("## The fetcher: cold epochs through a remote with latency (bench_fetch.py)\n")
     out.append(f"{args.files:,} files of {args.size // 1024} KiB ({nbytes / 1e6:.0f} MB) in {args.dirs} folders "
                f"in s3rver, read through nginx adding {args.latency_ms:g} ms to every request "
-               f"(`bench/latency_remote.py`), mounted at `{files_mount}` with `prefetch = \"directory\"` and "
+               f"(`bench/latency_remote.py`, {nginx_workers} worker processes), mounted at `{files_mount}` with `prefetch = \"directory\"` and "
                f"`prefetch_concurrency = {CONCURRENCY}`, RAM tier only (512 MiB, no spill). Each cold epoch "
                f"starts on a new, empty cache. An epoch: one Python process under the shim forks W readers, "
                f"then (clock started) lists the folders with `os.walk` as ImageFolder does and hands the "

@@ -44,6 +44,9 @@ bool FetchGate::acquire(FetchPriority p, int cap, std::chrono::milliseconds time
   const auto deadline = start + timeout;
   bool reaped = false;
   for (;;) {
+    // The release sequence is read before trying, so a release between the
+    // try and the wait ends the wait at once instead of being missed.
+    const std::uint32_t seq = seg_.header().gate_seq.load(std::memory_order_acquire);
     if (try_acquire(p, cap)) return true;
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline || (give_up && give_up())) return false;
@@ -55,7 +58,7 @@ bool FetchGate::acquire(FetchPriority p, int cap, std::chrono::milliseconds time
       reaped = true;
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-    wait_for_release(std::min(left + std::chrono::milliseconds(1), std::chrono::milliseconds(20)));
+    wait_for_release(seq, std::min(left + std::chrono::milliseconds(1), std::chrono::milliseconds(20)));
   }
 }
 
@@ -72,9 +75,8 @@ std::uint32_t FetchGate::in_flight() const {
   return seg_.header().gets_in_flight.load(std::memory_order_relaxed);
 }
 
-void FetchGate::wait_for_release(std::chrono::milliseconds timeout) {
+void FetchGate::wait_for_release(std::uint32_t seq, std::chrono::milliseconds timeout) {
   shm::SegmentHeader& h = seg_.header();
-  std::uint32_t seq = h.gate_seq.load(std::memory_order_acquire);
   timespec ts{};
   ts.tv_sec = timeout.count() / 1000;
   ts.tv_nsec = (timeout.count() % 1000) * 1000000;

@@ -33,7 +33,8 @@ class FetchGate {
   std::uint32_t in_flight() const;
 
  private:
-  void wait_for_release(std::chrono::milliseconds timeout);
+  // Sleeps until gate_seq moves from seq (a release) or timeout passes.
+  void wait_for_release(std::uint32_t seq, std::chrono::milliseconds timeout);
 
   shm::Segment& seg_;
   shm::Stats& stats_;

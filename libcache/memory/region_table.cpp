@@ -26,7 +26,7 @@ void store_magic(ItemHeader* h, std::uint32_t v) {
 }  // namespace
 
 RegionTable::RegionTable(Segment& seg, Stats& stats, EvictionPolicy& policy)
-    : seg_(seg), stats_(stats), policy_(policy) {}
+    : seg_(seg), stats_(stats), policy_(policy), prefault_(seg) {}
 
 bool RegionTable::pin(std::uint32_t r, std::uint8_t gen8) {
   if (r >= count()) return false;
@@ -113,6 +113,7 @@ std::uint32_t RegionTable::take_region(bool may_evict) {
     if (state_phase(s) != RegionPhase::Free) continue;
     if (d.state.compare_exchange_strong(s, region_state(state_gen(s), RegionPhase::Reclaiming, 0),
                                         std::memory_order_acq_rel)) {
+      prefault_.taken(r);  // the next never-used ones get their pages off this path
       return r;
     }
   }

@@ -11,6 +11,7 @@
 #include <span>
 
 #include "evict/eviction_policy.h"
+#include "memory/prefault.h"
 #include "objcache/result.h"
 #include "shm/segment.h"
 #include "stats/stats.h"
@@ -80,6 +81,7 @@ class RegionTable {
   Stats& stats_;
   EvictionPolicy& policy_;
   ReclaimSink sink_;
+  Prefaulter prefault_;
 };
 
 }  // namespace objcache::shm

@@ -17,7 +17,7 @@
 namespace objcache::shm {
 
 inline constexpr std::uint64_t kMagic = 0x3148534548434f4full;  // "OCHESH1" little-endian
-inline constexpr std::uint32_t kLayoutVersion = 2;
+inline constexpr std::uint32_t kLayoutVersion = 3;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::uint32_t kMaxStatSlots = 128;  // processes counted at once
 inline constexpr std::uint32_t kMaxMountStats = 16;  // mounts with their own counters
@@ -155,7 +155,9 @@ struct SegmentHeader {
   // The region new items are appended to, or kNoRegion. acq_rel: whoever
   // installs a region has reset its descriptor first.
   std::atomic<std::uint32_t> current_region;
-  std::uint32_t pad0;
+  // Regions below this have been populated ahead of use, or are being
+  // (memory/prefault.h); relaxed: a hint, never needed for correctness.
+  std::atomic<std::uint32_t> populated_regions;
   std::uint64_t seen_offset;  // the seen bitmap (Geometry::seen_bits bits)
   // The fetch gate (fetch/gate.h): GETs in flight node-wide; a futex word
   // bumped on every release; until when (CLOCK_MONOTONIC ns) background

@@ -10,6 +10,8 @@ namespace objcache::test {
 class TempDir {
  public:
   TempDir();
+  // Under base instead (e.g. /dev/shm, where segments live in production).
+  explicit TempDir(const std::string& base);
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

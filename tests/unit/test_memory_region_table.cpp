@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <doctest/doctest.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstring>
 #include <set>
+#include <thread>
+#include <vector>
 
+#include "memory/prefault.h"
 #include "memory/region_table.h"
 #include "support/temp_dir.h"
 
@@ -108,4 +115,63 @@ TEST_CASE("eviction none admits until full, then refuses") {
   CHECK(ok > 0);
   CHECK(ok <= static_cast<int>(f.table->count()) * 4);
   CHECK(refused == 100 - ok);
+}
+
+namespace {
+// Pages of [p, p + len) in memory (mincore: for shared memory, the page cache).
+std::size_t resident_pages(const std::byte* p, std::size_t len) {
+  const std::size_t ps = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> v((len + ps - 1) / ps);
+  REQUIRE(::mincore(const_cast<std::byte*>(p), len, v.data()) == 0);
+  std::size_t n = 0;
+  for (unsigned char c : v) n += c & 1;
+  return n;
+}
+}  // namespace
+
+TEST_CASE("regions ahead of the fill frontier get their pages in the background; bytes are untouched") {
+  TempDir dir(::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");  // tmpfs, as in production
+  CacheConfig c = cfg(Eviction::Clock);
+  c.memory = 64ull << 20;  // ~30 regions: a window of 7
+  auto s = Segment::open(c, dir.path());
+  REQUIRE(s.ok());
+  Segment& seg = **s;
+  Stats stats(seg);
+  auto policy = make_eviction_policy(Eviction::Clock);
+  RegionTable table(seg, stats, *policy);
+  const std::uint64_t rs = seg.geometry().region_size;
+  const std::uint32_t count = seg.geometry().region_count;
+  REQUIRE(count > 10);
+  Prefaulter probe(seg);
+  const std::uint32_t ahead = probe.ahead();
+  REQUIRE(ahead >= 2);
+  REQUIRE(ahead + 2 < count);
+  // Nothing is touched before the first region is taken.
+  CHECK(resident_pages(seg.region_data(1), rs) == 0);
+
+  auto r = table.reserve(100 * 1024);
+  REQUIRE(r.ok());
+  std::memset(r->data.data(), 0x5a, r->length);
+  table.publish(*r);
+  table.release(*r);
+  CHECK(r->region == 0);
+
+  auto& mark = seg.header().populated_regions;
+  for (int i = 0; i < 5000 && mark.load() < 1 + ahead; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!probe.populate(count - 1)) {
+    MESSAGE("this kernel has no MADV_POPULATE_WRITE: nothing to check");
+    return;
+  }
+  CHECK(mark.load() == 1 + ahead);
+  // The window is in memory; what lies beyond it (but the probe's region) is not.
+  for (std::uint32_t q = 1; q <= ahead; ++q) CHECK(resident_pages(seg.region_data(q), rs) == rs / ::sysconf(_SC_PAGESIZE));
+  CHECK(resident_pages(seg.region_data(ahead + 1), rs) == 0);
+  // Populating wrote nothing: the item's bytes, and bytes written into a
+  // region before it was populated, are as they were.
+  for (std::byte b : r->data) REQUIRE(b == std::byte{0x5a});
+  std::byte* far = seg.region_data(ahead + 2);
+  std::memset(far, 0xa5, 4096);
+  CHECK(probe.populate(ahead + 2));
+  for (int i = 0; i < 4096; ++i) REQUIRE(far[i] == std::byte{0xa5});
+  CHECK(far[4096] == std::byte{0});
 }
