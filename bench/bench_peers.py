@@ -38,8 +38,8 @@ counts of the slow methods to keep a run short, and the report says so.
 boto3 has no cache: its epochs all do the same GETs, so one epoch is
 measured per run and W and shown as both cold and warm.
 
-The remote gives S3's ETag (the md5) on the GETs nginx serves statically (a
-map added to latency_remote's nginx config, see with_etags): rclone's VFS
+The remote gives S3's ETag (the md5) on the GETs nginx serves statically
+(latency_remote.py maps each key to the md5 s3rver stored): rclone's VFS
 cache needs it, or it fetches every file again on the warm epoch.
 
 Every FUSE mount has a start timeout and every epoch a timeout; mounts are
@@ -52,7 +52,6 @@ nothing about speed.
 import argparse
 import datetime
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -226,33 +225,6 @@ def close_mount(m):
         shutil.rmtree(getattr(m, "cache_dir", ""), ignore_errors=True)
 
 
-# ---------------------------------------------------------------- the remote's ETags
-
-def with_etags(etags):
-    """Makes latency_remote's nginx give S3's ETag (the md5, from etags
-    {uri: md5}) on the GETs it serves statically, as S3 does. Without it a
-    GET carries no ETag, and rclone's VFS cache, which keeps the md5 from the
-    LIST, takes the object from the GET reply (no md5) as changed and fetches
-    every file again on the next open. Returns the original config writer
-    (to restore)."""
-    orig = lr._conf
-    entries = "".join(f'    "{u}" "\\"{m}\\"";\n' for u, m in etags.items())
-
-    def conf(*a, **k):
-        s = orig(*a, **k)
-        n1 = s.count("    etag off;\n")
-        n2 = s.count("http {\n")
-        if n1 != 1 or n2 != 1:
-            raise bf.Failure("bench_peers: latency_remote's nginx config changed; cannot add ETags "
-                             f"({n1} 'etag off', {n2} 'http {{')")
-        s = s.replace("    etag off;\n", "    etag off;\n    add_header ETag $objcache_etag;\n")
-        return s.replace("http {\n", "http {\n  map_hash_max_size 65536;\n  map_hash_bucket_size 128;\n"
-                         "  map $request_uri $objcache_etag {\n    default \"\";\n" + entries + "  }\n")
-
-    lr._conf = conf
-    return orig
-
-
 # ---------------------------------------------------------------- running epochs
 
 def check_etag(remote, rel, md5):
@@ -366,11 +338,7 @@ def main():
         for rel in rels:
             with open(os.path.join(local, rel), "rb") as f:
                 md5[rel] = hashlib.md5(f.read()).hexdigest()
-        orig_conf = with_etags({f"/{mf.BUCKET}/files/{rel}": md5[rel] for rel in rels})
-        try:
-            remote = lr.LatencyRemote(server.dir, server.port, args.latency_ms, workdir=work, cache_lists=True)
-        finally:
-            lr._conf = orig_conf
+        remote = lr.LatencyRemote(server.dir, server.port, args.latency_ms, workdir=work, cache_lists=True)
         with open(os.path.join(local, rels[0]), "rb") as f:
             d0 = f.read()
         one_ms = lr.check_semantics(remote, mf.BUCKET, "files/" + rels[0], d0, md5[rels[0]])
@@ -764,11 +732,11 @@ def render(ctx):
                    + "; ".join(f"{SHORT[m]} {v}" for m, v in ctx["warmup_notes"].items()) + ".\n")
 
     out.append("### Notes\n")
-    out.append("- The remote gives S3's ETag (the md5) on every GET, as S3 does: `latency_remote.py` serves "
-               "objects statically without one, and rclone's VFS cache then takes the object from the GET reply "
-               "(no md5) as changed since the LIST (md5) and fetches every file again on the warm epoch (seen "
-               "while writing this benchmark: its log says `removing cached entry as stale`). This run adds a "
-               "key-to-md5 map to that nginx config (`with_etags`); one GET is checked for it.")
+    out.append("- The remote gives S3's ETag (the md5) on every GET, as S3 does (`latency_remote.py` maps each "
+               "key to the md5 s3rver stored; one GET is checked for it). Without it, rclone's VFS cache takes "
+               "the object from the GET reply (no md5) as changed since the LIST (md5) and fetches every file "
+               "again on the warm epoch (seen while writing this benchmark: its log says `removing cached entry "
+               "as stale`).")
     out.append("- s3fs sends a HEAD for every open, also when the file is in its `use_cache` directory (seen in "
                "its `curldbg` output while writing this benchmark): its warm epoch costs one round trip per file, "
                "its cold epoch two (HEAD, GET), and its listing a HEAD per file (`multireq_max` in parallel).")

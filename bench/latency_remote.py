@@ -12,9 +12,12 @@ How a request goes:
   - a GET without a query string (an object read) is proxied to a second,
     internal nginx server on a Unix socket that serves the object's file
     from s3rver's directory statically (s3rver stores key K of bucket B as
-    DIR/B/K._S3rver_object), with Range (206, Content-Range) and without an
-    ETag (`etag off`): S3's ETag is the md5, nginx's would differ. The
-    If-Match header objcache sends on every GET is removed on that hop,
+    DIR/B/K._S3rver_object), with Range (206, Content-Range) and with S3's
+    ETag, the md5 s3rver keeps beside it (K._S3rver_object.md5), read when
+    the remote starts into a map (nginx's own ETag, `etag off`, would
+    differ). An object uploaded after the start is served without an ETag
+    (as a client must accept); without S3's ETag, rclone's VFS cache takes
+    every GET as a changed object. The If-Match header objcache sends on every GET is removed on that hop,
     because nginx answers If-Match with 412 when its own ETag differs or is
     absent; the client accepts a reply without an ETag. A key with no file
     falls through to s3rver (so its errors are S3's XML).
@@ -41,7 +44,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,7 +64,35 @@ def free_port():
         return s.getsockname()[1]
 
 
-def _conf(prefix, s3_dir, s3_port, port, raw_port, latency_ms, workers, cache_lists):
+def s3rver_etags(s3_dir):
+    """{request URI: md5} for every object s3rver stored under s3_dir."""
+    from urllib.parse import quote
+    out = {}
+    suffix = "._S3rver_object.md5"
+    for root, _, files in os.walk(s3_dir):
+        for name in files:
+            if not name.endswith(suffix):
+                continue
+            with open(os.path.join(root, name)) as f:
+                md5 = f.read().strip()
+            if len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5):
+                continue
+            rel = os.path.relpath(os.path.join(root, name[:-len(suffix)]), s3_dir)
+            out["/" + quote(rel, safe="/~")] = md5
+    return out
+
+
+def _etag_conf(etags):
+    """nginx map from the request URI (as the client sent it) to S3's ETag."""
+    if not etags:
+        return "", ""
+    entries = "".join(f'    "{u}" "\\"{m}\\"";\n' for u, m in etags.items())
+    return ("  map $request_uri $objcache_etag {\n    default \"\";\n" + entries + "  }\n",
+            "    add_header ETag $objcache_etag;\n")
+
+
+def _conf(prefix, s3_dir, s3_port, port, raw_port, latency_ms, workers, cache_lists, etags=None):
+    etag_map, etag_header = _etag_conf(etags)
     sock = os.path.join(prefix, "static.sock")
     user = "user root root;\n" if os.geteuid() == 0 else ""
     temp = "\n".join(f"  {k}_temp_path {prefix}/tmp/{k};"
@@ -99,6 +129,9 @@ events {{
   multi_accept on;
 }}
 http {{
+  # Before any map (the first map fixes them): room for one ETag per object.
+  map_hash_max_size 262144;
+  map_hash_bucket_size 256;
   access_log off;
 {temp}
   types {{ }}
@@ -152,11 +185,12 @@ http {{
 {routes}
   }}
 
-  # Internal: objects as s3rver stored them, Range served by nginx, no ETag.
-  server {{
+  # Internal: objects as s3rver stored them, Range served by nginx, S3's
+  # ETag from the map (none for a key it does not have).
+{etag_map}  server {{
     listen unix:{sock};
     etag off;
-    location / {{
+{etag_header}    location / {{
       root {s3_dir};
       try_files $uri._S3rver_object @s3rver;
     }}
@@ -176,12 +210,15 @@ class LatencyRemote:
     """nginx on 127.0.0.1 adding latency_ms to every request in front of the
     s3rver listening on s3_port whose data directory is s3_dir."""
 
-    def __init__(self, s3_dir, s3_port, latency_ms=20.0, workers=None, workdir=None, cache_lists=False):
+    def __init__(self, s3_dir, s3_port, latency_ms=20.0, workers=None, workdir=None, cache_lists=False,
+                 etags=True):
         if not os.path.exists(NGINX) or not os.path.exists(ECHO_MODULE):
             raise RuntimeError(f"latency_remote: needs {NGINX} and {ECHO_MODULE} "
                                "(apt-get install nginx libnginx-mod-http-echo, or make deps)")
         self.latency_ms = latency_ms
         self.workers = workers if workers else default_workers()
+        # S3's ETags of the objects present now (etags=False: none).
+        self.etags = s3rver_etags(s3_dir) if etags else {}
         self.prefix = tempfile.mkdtemp(prefix="objcache-nginx-", dir=workdir)
         for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi", "lists"):
             os.makedirs(os.path.join(self.prefix, "tmp", k))
@@ -192,7 +229,7 @@ class LatencyRemote:
             self.port, self.raw_port = free_port(), free_port()
             with open(self.conf, "w") as f:
                 f.write(_conf(self.prefix, os.path.abspath(s3_dir), s3_port, self.port, self.raw_port,
-                              latency_ms, self.workers, cache_lists))
+                              latency_ms, self.workers, cache_lists, self.etags))
             self.proc = subprocess.Popen(
                 [NGINX, "-p", self.prefix, "-c", self.conf, "-e", self.error_log, "-g", "daemon off;"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -357,7 +394,10 @@ def check_semantics(remote, bucket, key, data, etag):
     req = urllib.request.Request(url, headers={"Range": "bytes=10-19", "If-Match": f'"{etag}"'})
     with urllib.request.urlopen(req, timeout=10) as r:
         body = r.read()
-        if r.status != 206 or body != data[10:20] or r.headers.get("ETag") not in (None, f'"{etag}"'):
+        # S3's ETag when the remote knew the object at its start, else none.
+        from urllib.parse import quote
+        want = f'"{etag}"' if "/" + quote(f"{bucket}/{key}", safe="/~") in remote.etags else None
+        if r.status != 206 or body != data[10:20] or r.headers.get("ETag") != want:
             raise RuntimeError(f"latency_remote: ranged GET gave {r.status}, {len(body)} bytes, "
                                f"ETag {r.headers.get('ETag')}")
     ms = (time.perf_counter() - t) * 1e3

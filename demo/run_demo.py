@@ -12,7 +12,6 @@ prints time per epoch by worker count, without and with the cache, then
 """
 import argparse
 import concurrent.futures as cf
-import io
 import json
 import os
 import shutil
