@@ -163,8 +163,14 @@ TEST_CASE("regions ahead of the fill frontier get their pages in the background;
     return;
   }
   CHECK(mark.load() == 1 + ahead);
+  // The mark claims a region before populating it: the thread may still be
+  // inside the last one (CI saw this on a loaded machine). Wait for it.
+  const std::size_t full = rs / static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  for (int i = 0; i < 5000 && resident_pages(seg.region_data(ahead), rs) < full; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   // The window is in memory; what lies beyond it (but the probe's region) is not.
-  for (std::uint32_t q = 1; q <= ahead; ++q) CHECK(resident_pages(seg.region_data(q), rs) == rs / ::sysconf(_SC_PAGESIZE));
+  for (std::uint32_t q = 1; q <= ahead; ++q) CHECK(resident_pages(seg.region_data(q), rs) == full);
   CHECK(resident_pages(seg.region_data(ahead + 1), rs) == 0);
   // Populating wrote nothing: the item's bytes, and bytes written into a
   // region before it was populated, are as they were.
