@@ -75,7 +75,7 @@ class Fetcher {
   // kMaxQueuedJobs tasks wait already; false then.
   // mount: the store fn will use (made first, see the exit handler).
   bool run_task(int mount, std::function<void()> fn);
-  static constexpr int kTaskThreads = 8;
+  static constexpr int kTaskThreads = 32;
 
   // Waits until this process's queues are empty and its GETs done.
   void drain();
