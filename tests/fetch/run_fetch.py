@@ -312,6 +312,36 @@ class Tests:
                          and "did not fit" in out2, f"{rc} {out} {err}\n{out2} {err2}")
 
 
+    def load_progress_bar_on_a_terminal(self):
+        # stderr a terminal: the bar is redrawn in place (files, bytes, rate,
+        # ETA) and ends at 100 %; stdout keeps the summary line.
+        import pty
+        e = Env(self, self.proxy(0.02), memory="128MiB", extra_store="prefetch_concurrency = 4",
+                extra_mount='prefetch = "none"')
+        master, slave = pty.openpty()
+        p = subprocess.Popen([self.args.cachectl, "--config", e.config, "load", e.path("half")], env=e.ctl_env,
+                             stdout=subprocess.PIPE, stderr=slave, text=True)
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            shown += chunk
+        os.close(master)
+        out, _ = p.communicate(timeout=120)
+        text = shown.decode(errors="replace")
+        frames = [f for f in text.split("\r") if f.strip()]
+        self.suite.check("cachectl_load_progress_bar_on_a_terminal",
+                         p.returncode == 0 and len(frames) >= 2 and all("ETA" in f and " files " in f for f in frames)
+                         and "100%" in frames[-1] and "/s" in frames[-1] and "600 files" in frames[-1]
+                         and "[" + "#" * 24 + "]" in frames[-1] and "600 files" in out,
+                         f"rc={p.returncode} frames={len(frames)} last={frames[-1:]!r} stdout={out!r}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shim", required=True)
@@ -333,6 +363,7 @@ def main():
         t.cachectl_commands(e)
         t.eviction_none_keeps_half()
         t.load_interrupted_and_not_fitting()
+        t.load_progress_bar_on_a_terminal()
     finally:
         t.close()
     print(f"{t.suite.passed} passed, {t.suite.failed} failed")
