@@ -23,6 +23,9 @@ constexpr std::uint64_t kMinRegion = 2ull << 20;
 // items, so the table stays at most half full. 8 bytes per 2 KiB = 0.4%.
 constexpr std::uint64_t kBytesPerIndexEntry = 2048;
 constexpr std::uint32_t kClaimSlots = 1024;
+// How long an attacher waits for a creator to size the file and write its
+// header. Generous: under sanitizers on a loaded machine a creator is slow.
+constexpr auto kCreatorWait = std::chrono::seconds(10);
 
 std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
 
@@ -95,6 +98,31 @@ Result<std::unique_ptr<Segment>> Segment::open(const CacheConfig& cfg, const std
         return make_error(Status::AccessDenied,
                           path + " is not a private regular file owned by this user; refusing it");
       }
+      // A creator sizes the file right after creating it: an empty file is
+      // most likely one that is being created now (two processes starting
+      // on a new cache at once). Wait for it, as for the header below.
+      const auto size_deadline = std::chrono::steady_clock::now() + kCreatorWait;
+      bool replaced = false;
+      while (st.st_size == 0 && std::chrono::steady_clock::now() < size_deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        struct stat now {};
+        if (::fstat(fd, &st) != 0) break;
+        if (::stat(path.c_str(), &now) != 0 || now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
+          replaced = true;  // removed or made anew meanwhile: open that one
+          break;
+        }
+      }
+      if (replaced) {
+        ::close(fd);
+        continue;
+      }
+      if (st.st_size == 0 && attempt == 0) {
+        // Still empty: its creator died between creating and sizing it.
+        ::close(fd);
+        OC_WARN("%s stayed empty (its creator died before sizing it); recreating it", path.c_str());
+        ::unlink(path.c_str());
+        continue;
+      }
       if (static_cast<std::uint64_t>(st.st_size) != cfg.memory) {
         ::close(fd);
         return make_error(Status::InvalidArgument,
@@ -149,8 +177,7 @@ Result<std::unique_ptr<Segment>> Segment::open(const CacheConfig& cfg, const std
     }
 
     // Attaching: wait briefly for a creator that is still writing the header.
-    // Generous: under sanitizers on a loaded machine a creator can be slow.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    const auto deadline = std::chrono::steady_clock::now() + kCreatorWait;
     while (h.magic.load(std::memory_order_acquire) != kMagic &&
            std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));

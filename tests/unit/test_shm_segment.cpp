@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
 
 #include "shm/segment.h"
 #include "support/temp_dir.h"
@@ -104,4 +110,76 @@ TEST_CASE("a cache too small for two regions is an error") {
   c.memory = 16ull << 20;
   c.page_size = 8ull << 20;
   CHECK_FALSE(plan(c).ok());
+}
+
+TEST_CASE("an attacher waits for a creator that has not sized the file yet") {
+  // Two processes starting on a new cache at once: one has created the
+  // file (O_EXCL) but not yet sized it when the other opens it. CI saw the
+  // second refuse the empty file ("has 0B but cache.memory is ...").
+  TempDir ref_dir, dir;
+  auto ref = Segment::open(small_cache(), ref_dir.path());
+  REQUIRE(ref.ok());
+  const std::string path = Segment::path_for("t", dir.path());
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  std::thread creator([&] {
+    // What a slow creator does: size the file, write the header, magic last.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    // (CHECK, not REQUIRE: a failed REQUIRE throws, and not in this thread.)
+    CHECK(::ftruncate(fd, static_cast<off_t>(small_cache().memory)) == 0);
+    void* p = ::mmap(nullptr, small_cache().memory, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(p != MAP_FAILED);
+    if (p == MAP_FAILED) return;
+    auto* h = static_cast<SegmentHeader*>(p);
+    std::memcpy(static_cast<void*>(h), &(*ref)->header(), sizeof(SegmentHeader));
+    h->magic.store(0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    h->magic.store((*ref)->header().magic.load(), std::memory_order_release);
+    ::munmap(p, small_cache().memory);
+  });
+  auto b = Segment::open(small_cache(), dir.path());
+  creator.join();
+  ::close(fd);
+  REQUIRE_MESSAGE(b.ok(), b.error().describe());
+  CHECK_FALSE((*b)->created());
+  CHECK((*b)->geometry().region_count == (*ref)->geometry().region_count);
+}
+
+TEST_CASE("an empty file whose creator died is made anew") {
+  TempDir dir;
+  const std::string path = Segment::path_for("t", dir.path());
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  auto s = Segment::open(small_cache(), dir.path());  // waits for a creator first
+  REQUIRE_MESSAGE(s.ok(), s.error().describe());
+  CHECK((*s)->created());
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK(static_cast<std::uint64_t>(st.st_size) == small_cache().memory);
+}
+
+TEST_CASE("an empty file replaced while waiting: the new one is attached") {
+  TempDir dir;
+  const std::string path = Segment::path_for("t", dir.path());
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  std::unique_ptr<Segment> made;
+  std::thread other([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ::unlink(path.c_str());
+    auto m = Segment::open(small_cache(), dir.path());
+    CHECK(m.ok());
+    if (m.ok()) made = std::move(*m);
+  });
+  auto s = Segment::open(small_cache(), dir.path());
+  other.join();
+  REQUIRE_MESSAGE(s.ok(), s.error().describe());
+  REQUIRE(made);
+  // One segment in the end, shared by both (the waiter did not recreate it
+  // over the other's).
+  CHECK(made->created() != (*s)->created());
+  made->regions()[0].items.store(7);
+  CHECK((*s)->regions()[0].items.load() == 7);
 }
