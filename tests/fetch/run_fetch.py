@@ -95,7 +95,9 @@ class Env:
                 text = f.read().replace('page_size = "1MiB"', f'page_size = "1MiB"\neviction = "{eviction}"')
             with open(self.config, "w") as f:
                 f.write(text)
-        self.env = mf.shim_env(t.args.shim, self.config, self.shm)
+        self.env = mf.shim_env(t.args.shim, self.config, self.shm, t.args.asan)
+        if t.args.asan:  # the programs' leaks are theirs, not ours
+            self.env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
         self.ctl_env = dict(os.environ, OBJCACHE_SHM_DIR=self.shm, AWS_ACCESS_KEY_ID=mf.ACCESS_KEY,
                             AWS_SECRET_ACCESS_KEY=mf.SECRET_KEY)
         self.ctl_env.pop("LD_PRELOAD", None)
@@ -350,10 +352,12 @@ def main():
     args.shim = os.path.abspath(args.shim)
     args.cachectl = os.path.abspath(args.cachectl)
     ldd = subprocess.run(["ldd", args.shim], capture_output=True, text=True).stdout
-    if "libtsan" in ldd or "libasan" in ldd:
-        # See run_mounts.py: programs under a sanitizer runtime and the shim.
-        print("skipped (exit 77): the shim under a sanitizer runtime is not preloadable into these programs")
+    if "libtsan" in ldd:
+        print("skipped (exit 77): TSan cannot be preloaded into arbitrary programs.")
         return 77
+    # ASan build: the runtime and an early-init helper go first (see
+    # tests/support/asan_early_init.c).
+    args.asan = mf.asan_preload(args.shim)
     t = Tests(args)
     try:
         t.two_processes_one_get_per_object()

@@ -161,6 +161,27 @@ metadata_ttl = "{metadata_ttl}"
 """)
 
 
+def asan_preload(shim):
+    """What goes ahead of an ASan build of the shim in LD_PRELOAD: the ASan
+    runtime, then tests/support/asan_early_init.c built here (see there why);
+    [] for any other build."""
+    import re
+    ldd = subprocess.run(["ldd", shim], capture_output=True, text=True).stdout
+    runtime = re.findall(r"libasan\.so\S* => (\S+)", ldd)
+    if not runtime:
+        return []
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support", "asan_early_init.c")
+    out = os.path.join(tempfile.gettempdir(), f"objcache-asan-early-init-{os.getuid()}-{os.getpid()}.so")
+    if not os.path.exists(out):
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is None:
+            raise RuntimeError("no C compiler (cc) to build tests/support/asan_early_init.c")
+        subprocess.run([cc, "-shared", "-fPIC", "-nostdlib", "-Wl,-z,initfirst", "-o", out + ".tmp", src],
+                       check=True, capture_output=True)
+        os.replace(out + ".tmp", out)
+    return runtime[:1] + [out]
+
+
 def shim_env(shim, config, shm_dir, asan_runtime=()):
     env = dict(os.environ)
     env["OBJCACHE_CONFIG"] = config

@@ -80,7 +80,10 @@ SANITIZERS = [d for d in needed(SHIM) if re.match(r"lib(a|t|ub|hwa)san\.", d)]
 ASAN_RUNTIME = []  # preloaded ahead of everything in an ASan build
 if any(d.startswith("libasan.") for d in SANITIZERS):
     ldd = subprocess.run(["ldd", SHIM], capture_output=True, text=True).stdout
-    ASAN_RUNTIME = re.findall(r"libasan\.so\S* => (\S+)", ldd)
+    # The runtime and an early-init helper (tests/support/asan_early_init.c).
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import mount_fixture  # noqa: E402
+    ASAN_RUNTIME = mount_fixture.asan_preload(SHIM)
     # Leaks of the programs under test are theirs, not ours.
     BASE_ENV["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
 
@@ -453,23 +456,6 @@ def main():
     if SANITIZERS and not ASAN_RUNTIME:
         print(f"SKIP: the shim is built with {SANITIZERS}, which cannot be preloaded into "
               "uninstrumented programs; the plain build runs these tests.")
-        return 77
-    if ASAN_RUNTIME:
-        # Known open bug: since the shim links libcurl (libcurl -> libldap
-        # -> libgnutls -> libp11-kit), `cat` under the ASan runtime + shim
-        # hangs at exit in p11-kit's destructor (freelocale waits on glibc's
-        # setlocale lock). Cause (found with a gdb watchpoint on
-        # __libc_setlocale_lock): p11-kit's constructor runs before
-        # libasan's; its newlocale() holds the lock for writing and mallocs,
-        # which starts ASan lazily; ASan's start calls dlerror -> dcgettext,
-        # whose read-lock of the same lock fails and whose unlock then
-        # releases newlocale's write lock; newlocale's own unlock leaves the
-        # lock at -1 readers, and the freelocale at exit waits forever.
-        # Programs without the ASan runtime are not affected. The fix is to
-        # load libcurl lazily (a split shim); until then the ASan build skips
-        # the programs-under-the-shim tests and the plain build runs them.
-        print("SKIP: under ASan a program with the shim can hang at exit in p11-kit's "
-              "destructor (open bug, see the comment here); the plain build runs these tests.")
         return 77
     make_fixture()
     selected = [c for c in CASES if opt.k in c.__name__]
