@@ -138,9 +138,9 @@ def checks(results, rel):
     else:
         rows.append(Row("fetcher", "data GETs in the warm epoch", "= 0", src(fe_path),
                         note=f"not found in {src(fe_path)}"))
-    # (c) runs objcache at two prefetch_concurrency settings; a row per setting.
+    # (c) runs objcache at several prefetch_concurrency settings; a row per setting.
     loop_rows = re.findall(r"^\| \((\w+)\) objcache (cold|warm) [^|]*prefetch_concurrency (\d+) \|", fe, re.M)
-    if not loop_rows:  # a file from before the two settings
+    if not loop_rows:  # a file from before the settings were added
         loop_rows = [("iii", "cold", ""), ("iv", "warm", "")]
     for numeral, kind, n in loop_rows:
         at = f", prefetch_concurrency {n}" if n else ""

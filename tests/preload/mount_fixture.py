@@ -6,10 +6,12 @@ shim serving mounts (run_mounts.py) and the shim benchmark share.
 Runs under Debian's /usr/bin/python3 (boto3, numpy, PIL and torch from apt).
 """
 import contextlib
+import hashlib
 import io
 import json
 import os
 import random
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -165,20 +167,23 @@ def asan_preload(shim):
     """What goes ahead of an ASan build of the shim in LD_PRELOAD: the ASan
     runtime, then tests/support/asan_early_init.c built here (see there why);
     [] for any other build."""
-    import re
     ldd = subprocess.run(["ldd", shim], capture_output=True, text=True).stdout
     runtime = re.findall(r"libasan\.so\S* => (\S+)", ldd)
     if not runtime:
         return []
     src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support", "asan_early_init.c")
-    out = os.path.join(tempfile.gettempdir(), f"objcache-asan-early-init-{os.getuid()}-{os.getpid()}.so")
+    # One build per version of the source, shared by every test run.
+    with open(src, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    out = os.path.join(tempfile.gettempdir(), f"objcache-asan-early-init-{os.getuid()}-{digest}.so")
     if not os.path.exists(out):
         cc = shutil.which("cc") or shutil.which("gcc")
         if cc is None:
             raise RuntimeError("no C compiler (cc) to build tests/support/asan_early_init.c")
-        subprocess.run([cc, "-shared", "-fPIC", "-nostdlib", "-Wl,-z,initfirst", "-o", out + ".tmp", src],
+        tmp = f"{out}.{os.getpid()}.tmp"
+        subprocess.run([cc, "-shared", "-fPIC", "-nostdlib", "-Wl,-z,initfirst", "-o", tmp, src],
                        check=True, capture_output=True)
-        os.replace(out + ".tmp", out)
+        os.replace(tmp, out)
     return runtime[:1] + [out]
 
 

@@ -79,7 +79,6 @@ def needed(path):
 SANITIZERS = [d for d in needed(SHIM) if re.match(r"lib(a|t|ub|hwa)san\.", d)]
 ASAN_RUNTIME = []  # preloaded ahead of everything in an ASan build
 if any(d.startswith("libasan.") for d in SANITIZERS):
-    ldd = subprocess.run(["ldd", SHIM], capture_output=True, text=True).stdout
     # The runtime and an early-init helper (tests/support/asan_early_init.c).
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import mount_fixture  # noqa: E402

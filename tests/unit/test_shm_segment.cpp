@@ -25,6 +25,16 @@ CacheConfig small_cache(const std::string& name = "t") {
   c.spill_dir = "";
   return c;
 }
+
+// The file of cache "t" in dir as a creator leaves it right after its
+// O_EXCL open, before it sizes the file: empty. Returns its path.
+std::string empty_segment_file(const std::string& dir) {
+  const std::string path = Segment::path_for("t", dir);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  return path;
+}
 }  // namespace
 
 TEST_CASE("the first process creates a private segment, the next attaches") {
@@ -147,10 +157,7 @@ TEST_CASE("an attacher waits for a creator that has not sized the file yet") {
 
 TEST_CASE("an empty file whose creator died is made anew") {
   TempDir dir;
-  const std::string path = Segment::path_for("t", dir.path());
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  REQUIRE(fd >= 0);
-  ::close(fd);
+  const std::string path = empty_segment_file(dir.path());
   auto s = Segment::open(small_cache(), dir.path());  // waits for a creator first
   REQUIRE_MESSAGE(s.ok(), s.error().describe());
   CHECK((*s)->created());
@@ -161,10 +168,7 @@ TEST_CASE("an empty file whose creator died is made anew") {
 
 TEST_CASE("an empty file replaced while waiting: the new one is attached") {
   TempDir dir;
-  const std::string path = Segment::path_for("t", dir.path());
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  REQUIRE(fd >= 0);
-  ::close(fd);
+  const std::string path = empty_segment_file(dir.path());
   std::unique_ptr<Segment> made;
   std::thread other([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
