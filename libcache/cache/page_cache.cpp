@@ -7,11 +7,11 @@
 #include <algorithm>
 #include <cstring>
 
-#include "evict/eviction_policy.h"
-#include "fetch/gate.h"
+#include "ram/eviction_policy.h"
+#include "fill/gate.h"
 #include "fill/claim_table.h"
 #include "index/index.h"
-#include "memory/region_table.h"
+#include "ram/region_table.h"
 #include "shm/segment.h"
 #include "spill/spill_store.h"
 #include "stats/stats.h"

@@ -20,12 +20,12 @@
 
 #include <toml.hpp>
 
-#include "config/units.h"
+#include "config/checks.h"
 
 namespace objcache {
 namespace {
 
-using config_detail::quote;
+using config::quote;
 
 // No objcache config comes near this; reading /dev/zero by mistake must stop.
 constexpr std::size_t kMaxFileBytes = 4u << 20;
@@ -428,13 +428,13 @@ class Loader {
 
   void read_cache(const Section& s, CacheConfig* c) {
     check_keys(s, {"name", "memory", "spill_dir", "spill_size", "page_size", "eviction"});
-    read_string(s, "name", &c->name, config_detail::check_cache_name,
+    read_string(s, "name", &c->name, config::check_cache_name,
                 "expected a name of letters, digits, '.', '_' and '-'");
     read_size(s, "memory", &c->memory);
     require(s, "memory", c->memory >= kMinCacheMemory, "expected a size of at least 16MiB");
     read_string(
         s, "spill_dir", &c->spill_dir,
-        [](const std::string& t) { return config_detail::check_local_path(t, config_detail::Tilde::Keep); },
+        [](const std::string& t) { return config::check_local_path(t, config::Tilde::Keep); },
         R"(expected "" or an absolute path)");
     read_size(s, "spill_size", &c->spill_size);
     read_size(s, "page_size", &c->page_size);
@@ -460,13 +460,13 @@ class Loader {
   void read_connection(const Section& s, StoreConfig* st) {
     constexpr std::string_view kEndpoint =
         R"(expected "" or a URL like "http://127.0.0.1:9000" (http(s)://host[:port], no path))";
-    read_string(s, "endpoint", &st->endpoint, config_detail::check_endpoint, kEndpoint);
-    read_string(s, "read_endpoint", &st->read_endpoint, config_detail::check_endpoint, kEndpoint);
-    read_string(s, "region", &st->region, config_detail::check_region,
+    read_string(s, "endpoint", &st->endpoint, config::check_endpoint, kEndpoint);
+    read_string(s, "read_endpoint", &st->read_endpoint, config::check_endpoint, kEndpoint);
+    read_string(s, "region", &st->region, config::check_region,
                 R"(expected "" or a region like "us-east-1")");
     read_enum<Addressing>(s, "addressing", &st->addressing,
                           {{"path", Addressing::Path}, {"virtual", Addressing::Virtual}});
-    read_string(s, "credentials", &st->credentials, config_detail::check_credentials,
+    read_string(s, "credentials", &st->credentials, config::check_credentials,
                 R"(expected "env", "anonymous", "profile:NAME" or "file:PATH")");
   }
 
@@ -516,7 +516,7 @@ class Loader {
         fail_key(*s.table, s, required, what + " (every [[mount]] needs one), got nothing");
       }
     }
-    read_string(s, "path", &m->path, config_detail::normalize_mount_path, kPathExpected);
+    read_string(s, "path", &m->path, config::normalize_mount_path, kPathExpected);
     read_string(s, "source", &m->source_text, nullptr, kSourceExpected);
     if (const toml::value* v = s.find("source"); v != nullptr && !failed()) {
       auto uri = parse_source(m->source_text);
@@ -564,7 +564,7 @@ class Loader {
                          {"debug", LogLevel::Debug}});
     read_string(
         s, "file", &l->file,
-        [](const std::string& t) { return config_detail::check_local_path(t, config_detail::Tilde::Expand); },
+        [](const std::string& t) { return config::check_local_path(t, config::Tilde::Expand); },
         R"(expected "" or an absolute path)");
   }
 

@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "fetch/gate.h"
+#include "fill/gate.h"
 #include "objcache/object_store.h"
 #include "objcache/page_cache.h"
 

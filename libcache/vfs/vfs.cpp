@@ -24,7 +24,7 @@
 #include "util/checksum.h"
 #include "util/log.h"
 #include "util/process.h"
-#include "vfs/meta_codec.h"
+#include "meta/meta_codec.h"
 
 namespace objcache {
 

@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "config/units.h"
+#include "config/checks.h"
 #include "objcache/config.h"
 #include "support/env_guard.h"
 #include "support/temp_dir.h"
@@ -233,7 +233,7 @@ TEST_CASE("format_duration uses the largest exact unit") {
 }
 
 TEST_CASE("mount paths are normalized") {
-  using config_detail::normalize_mount_path;
+  using config::normalize_mount_path;
   CHECK(*normalize_mount_path("/mnt/data") == "/mnt/data");
   CHECK(*normalize_mount_path("/mnt//data/") == "/mnt/data");
   CHECK(*normalize_mount_path("//mnt///data//") == "/mnt/data");
@@ -249,7 +249,7 @@ TEST_CASE("mount paths are normalized") {
 }
 
 TEST_CASE("endpoints are http(s)://host[:port] and come back normalized") {
-  using config_detail::check_endpoint;
+  using config::check_endpoint;
   CHECK(*check_endpoint("") == "");
   CHECK(*check_endpoint("http://127.0.0.1:9000") == "http://127.0.0.1:9000");
   CHECK(*check_endpoint("https://s3.example.com") == "https://s3.example.com");
@@ -266,7 +266,7 @@ TEST_CASE("endpoints are http(s)://host[:port] and come back normalized") {
 }
 
 TEST_CASE("credential specs, regions, cache names and local paths") {
-  using namespace config_detail;
+  using namespace config;
   EnvGuard home("HOME", "/home/tester");
   CHECK(*check_credentials("env") == "env");
   CHECK(*check_credentials("anonymous") == "anonymous");
@@ -306,7 +306,7 @@ TEST_CASE("credential specs, regions, cache names and local paths") {
 }
 
 TEST_CASE("quote escapes and shortens what it shows") {
-  using config_detail::quote;
+  using config::quote;
   CHECK(quote("lots") == "\"lots\"");
   CHECK(quote("a\"b\\c") == "\"a\\\"b\\\\c\"");
   CHECK(quote("a\nb\x01") == "\"a\\nb\\x01\"");

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "fetch/fetcher.h"
-#include "fetch/gate.h"
+#include "fill/gate.h"
 #include "objcache/page_cache.h"
 #include "support/temp_dir.h"
 

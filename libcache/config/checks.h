@@ -5,16 +5,26 @@
 // so that config.cpp only has to put "FILE:LINE: key 'K': " in front.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "objcache/result.h"
 
-namespace objcache::config_detail {
+namespace objcache::config {
 
 // text in double quotes, with quotes, backslashes and control characters
 // escaped and anything past 80 bytes cut to "...": safe for one log line.
 std::string quote(std::string_view text);
+
+// The Error "EXPECTED WHY, got "GOT"" (InvalidArgument).
+Error invalid(std::string_view expected, std::string_view why, std::string_view got);
+
+// ASCII lower case.
+std::string lower(std::string_view s);
+
+// $HOME without a trailing '/', if it is set and absolute (secure_getenv).
+std::optional<std::string> home_dir();
 
 // cache.name: it becomes part of a /dev/shm file name.
 Result<std::string> check_cache_name(const std::string& text);
@@ -38,4 +48,4 @@ Result<std::string> check_region(const std::string& text);
 // back as "file:$HOME/x".
 Result<std::string> check_credentials(const std::string& text);
 
-}  // namespace objcache::config_detail
+}  // namespace objcache::config

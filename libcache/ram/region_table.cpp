@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "memory/region_table.h"
+#include "ram/region_table.h"
 
 #include <algorithm>
 #include <atomic>

@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "vfs/meta_codec.h"
+#include "meta/meta_codec.h"
 
 using namespace objcache;
 using namespace objcache::vfs;

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "objcache/mount_table.h"
-#include "vfs/mount_table.h"
+#include "mounts/path_rules.h"
 
 using namespace objcache;
 
@@ -170,14 +170,14 @@ TEST_CASE("an empty path, a NUL or an over-long path is not ours") {
   CHECK(t.resolve(std::string_view("/mnt/data/a\0", 12)) == kNotOurs);
 
   const std::string head = "/mnt/data/";
-  std::string longest = head + std::string(vfs::kMaxPathLength - head.size(), 'a');
+  std::string longest = head + std::string(mounts::kMaxPathLength - head.size(), 'a');
   REQUIRE(longest.size() == PATH_MAX - 1);
   CHECK(t.resolve(longest).ours());
   CHECK(t.resolve(longest + "a") == kNotOurs);
   CHECK(t.resolve(std::string(PATH_MAX * 2, '/') + "mnt/data/x") == kNotOurs);
   // Within the limit as written, shortened by normalization: fine.
   std::string dotted = "/mnt/data/";
-  while (dotted.size() + 2 < vfs::kMaxPathLength) dotted += "./";
+  while (dotted.size() + 2 < mounts::kMaxPathLength) dotted += "./";
   CHECK(t.resolve(dotted + "x") == ours(0, "ds/x"));
   // Each part short enough, but cwd + path normalizes past the limit.
   std::string cwd = head + std::string(3000, 'c');
@@ -446,7 +446,7 @@ TEST_CASE("property: random paths never escape and round-trip") {
     if (absolute) {
       // Sound always; exact without "..".
       if (r.ours()) REQUIRE(t.maybe_ours(path));
-      if (!vfs::has_dotdot(path)) REQUIRE(t.maybe_ours(path) == r.ours());
+      if (!mounts::has_dotdot(path)) REQUIRE(t.maybe_ours(path) == r.ours());
     }
     if (!r.ours()) {
       REQUIRE(r.key.empty());
@@ -465,7 +465,7 @@ TEST_CASE("property: random paths never escape and round-trip") {
     REQUIRE_FALSE(contains(r.key, "/../"));
     REQUIRE_FALSE(r.key.ends_with("/.."));
     REQUIRE_FALSE(r.key.ends_with("/."));
-    REQUIRE(vfs::is_clean_relative(std::string_view(r.key).substr(prefix.size()).substr(
+    REQUIRE(mounts::is_clean_relative(std::string_view(r.key).substr(prefix.size()).substr(
         0, r.is_root ? 0 : std::string::npos)));
 
     const std::string local = t.local_path(r.mount, r.key);

@@ -1,78 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "vfs/mount_table.h"
+#include "objcache/mount_table.h"
 
-#include <exception>
-#include <utility>
+#include "mounts/path_rules.h"
 
 namespace objcache {
-namespace vfs {
-
-bool Components::next(std::string_view& out) noexcept {
-  while (!rest_.empty()) {
-    std::size_t slash = rest_.find('/');
-    std::string_view c = rest_.substr(0, slash);
-    rest_.remove_prefix(slash == std::string_view::npos ? rest_.size() : slash + 1);
-    if (!c.empty() && c != ".") {
-      out = c;
-      return true;
-    }
-  }
-  return false;
-}
-
-void append_lexical(std::string& out, std::string_view path) {
-  Components it(path);
-  std::string_view c;
-  while (it.next(c)) {
-    if (c == "..") {
-      // out is "/" or "/a/b": drop the last component, never the root.
-      std::size_t slash = out.rfind('/');
-      out.resize(slash == 0 || slash == std::string::npos ? 1 : slash);
-    } else {
-      if (out.size() > 1) out += '/';
-      out += c;
-    }
-  }
-}
-
-bool has_dotdot(std::string_view path) noexcept {
-  Components it(path);
-  std::string_view c;
-  while (it.next(c)) {
-    if (c == "..") return true;
-  }
-  return false;
-}
-
-bool is_within(std::string_view path, std::string_view mount) noexcept {
-  if (mount == "/") return !path.empty() && path.front() == '/';
-  return path.starts_with(mount) && (path.size() == mount.size() || path[mount.size()] == '/');
-}
-
-bool components_start_with(std::string_view path, std::string_view mount) noexcept {
-  Components p(path);
-  Components m(mount);
-  std::string_view pc;
-  std::string_view mc;
-  while (m.next(mc)) {
-    if (!p.next(pc) || pc != mc) return false;
-  }
-  return true;
-}
-
-bool is_clean_relative(std::string_view rel) noexcept {
-  if (rel.empty()) return true;
-  if (rel.find('\0') != std::string_view::npos) return false;
-  while (true) {
-    std::size_t slash = rel.find('/');
-    std::string_view c = rel.substr(0, slash);
-    if (c.empty() || c == "." || c == "..") return false;
-    if (slash == std::string_view::npos) return true;
-    rel.remove_prefix(slash + 1);
-  }
-}
-
-}  // namespace vfs
 
 namespace {
 
@@ -86,9 +17,9 @@ MountTable::MountTable(std::vector<MountConfig> mounts) noexcept : mounts_(std::
     for (const MountConfig& m : mounts_) {
       Entry e;
       const std::string& p = m.path;
-      if (!p.empty() && p.front() == '/' && !has_nul(p) && p.size() <= vfs::kMaxPathLength) {
+      if (!p.empty() && p.front() == '/' && !has_nul(p) && p.size() <= mounts::kMaxPathLength) {
         e.path = "/";
-        vfs::append_lexical(e.path, p);
+        mounts::append_lexical(e.path, p);
         if (e.path == "/") has_root_mount_ = true;
       }
       e.prefix = m.source.prefix;
@@ -108,7 +39,7 @@ int MountTable::find(std::string_view normalized) const noexcept {
   std::size_t best_len = 0;
   for (std::size_t i = 0; i < entries_.size(); ++i) {
     const std::string& mp = entries_[i].path;
-    if (mp.empty() || !vfs::is_within(normalized, mp)) continue;
+    if (mp.empty() || !mounts::is_within(normalized, mp)) continue;
     if (best < 0 || mp.size() > best_len) {
       best = static_cast<int>(i);
       best_len = mp.size();
@@ -133,7 +64,7 @@ Resolved MountTable::make(int mount, std::string_view normalized) const {
 
 Resolved MountTable::resolve(std::string_view path, std::string_view cwd) const noexcept {
   try {
-    if (path.empty() || path.size() > vfs::kMaxPathLength || has_nul(path)) return {};
+    if (path.empty() || path.size() > mounts::kMaxPathLength || has_nul(path)) return {};
     std::string abs;
     if (path.front() == '/') {
       abs.reserve(path.size() + 1);
@@ -142,12 +73,12 @@ Resolved MountTable::resolve(std::string_view path, std::string_view cwd) const 
       if (cwd.empty() || cwd.front() != '/' || has_nul(cwd)) return {};
       abs.reserve(cwd.size() + path.size() + 2);
       abs = "/";
-      vfs::append_lexical(abs, cwd);
+      mounts::append_lexical(abs, cwd);
     }
-    vfs::append_lexical(abs, path);
+    mounts::append_lexical(abs, path);
     // cwd + path may normalize to more than the kernel takes; a key whose
     // local path could not be named again is not handed out.
-    if (abs.size() > vfs::kMaxPathLength) return {};
+    if (abs.size() > mounts::kMaxPathLength) return {};
     int m = find(abs);
     if (m < 0) return {};
     return make(m, abs);
@@ -184,7 +115,7 @@ std::string MountTable::local_path(int mount, std::string_view key) const noexce
       return {};
     }
     if (rel.ends_with('/')) rel.remove_suffix(1);  // a directory key "a/dir/"
-    if (!vfs::is_clean_relative(rel)) return {};
+    if (!mounts::is_clean_relative(rel)) return {};
     std::string out;
     out.reserve(e.path.size() + 1 + rel.size());
     out = e.path;
@@ -192,7 +123,7 @@ std::string MountTable::local_path(int mount, std::string_view key) const noexce
       if (out.size() > 1) out += '/';
       out += rel;
     }
-    if (out.size() > vfs::kMaxPathLength) return {};
+    if (out.size() > mounts::kMaxPathLength) return {};
     return out;
   } catch (const std::exception&) {
     return {};
@@ -201,13 +132,13 @@ std::string MountTable::local_path(int mount, std::string_view key) const noexce
 
 bool MountTable::maybe_ours(std::string_view p) const noexcept {
   if (p.empty() || p.front() != '/') return true;  // relative: only resolve knows
-  if (p.size() > vfs::kMaxPathLength || has_nul(p)) return false;
+  if (p.size() > mounts::kMaxPathLength || has_nul(p)) return false;
   if (has_root_mount_) return true;
   for (const Entry& e : entries_) {
-    if (!e.path.empty() && vfs::components_start_with(p, e.path)) return true;
+    if (!e.path.empty() && mounts::components_start_with(p, e.path)) return true;
   }
   // No mount on the face of it; a ".." could still lead into one.
-  return vfs::has_dotdot(p);
+  return mounts::has_dotdot(p);
 }
 
 }  // namespace objcache

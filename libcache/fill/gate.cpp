@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "fetch/gate.h"
+#include "fill/gate.h"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>

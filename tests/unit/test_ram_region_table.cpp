@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "memory/prefault.h"
-#include "memory/region_table.h"
+#include "ram/prefault.h"
+#include "ram/region_table.h"
 #include "support/temp_dir.h"
 
 using namespace objcache;

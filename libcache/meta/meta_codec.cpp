@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "vfs/meta_codec.h"
+#include "meta/meta_codec.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "evict/eviction_policy.h"
+#include "ram/eviction_policy.h"
 
-#include "memory/region_table.h"
+#include "ram/region_table.h"
 
 namespace objcache::shm {
 

@@ -11,7 +11,7 @@
 
 #include "objcache/mount_table.h"
 
-namespace objcache::vfs {
+namespace objcache::mounts {
 
 // Longest path in bytes the kernel accepts; its PATH_MAX counts the NUL.
 inline constexpr std::size_t kMaxPathLength = PATH_MAX - 1;
@@ -49,4 +49,4 @@ bool components_start_with(std::string_view path, std::string_view mount) noexce
 // and "..", and no NUL: a relative path that is already normalized.
 bool is_clean_relative(std::string_view rel) noexcept;
 
-}  // namespace objcache::vfs
+}  // namespace objcache::mounts

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "memory/prefault.h"
+#include "ram/prefault.h"
 
 #include <sys/mman.h>
 #include <unistd.h>

@@ -10,8 +10,8 @@
 #include <functional>
 #include <span>
 
-#include "evict/eviction_policy.h"
-#include "memory/prefault.h"
+#include "ram/eviction_policy.h"
+#include "ram/prefault.h"
 #include "objcache/result.h"
 #include "shm/segment.h"
 #include "stats/stats.h"
