@@ -221,7 +221,7 @@ int main(int argc, char** argv) {
     ::close(fd);
   }
   pc->reset();
-  auto tier = SpillStore::open(SpillOptions::from(cfg));
+  auto tier = spill::SpillStore::open(spill::SpillOptions::from(cfg));
   if (!tier) {
     std::fprintf(stderr, "bench: %s\n", tier.error().describe().c_str());
     return 1;
@@ -231,7 +231,7 @@ int main(int argc, char** argv) {
     auto ord = order(a.objects, 400 + static_cast<std::uint64_t>(r));
     auto t0 = Clock::now();
     for (int i : ord) {
-      auto got = (*tier)->read(BlockKey{id[static_cast<std::size_t>(i)].lo, id[static_cast<std::size_t>(i)].hi, 0}, buf);
+      auto got = (*tier)->read(spill::BlockKey{id[static_cast<std::size_t>(i)].lo, id[static_cast<std::size_t>(i)].hi, 0}, buf);
       if (!got || *got != kObj) {
         std::fprintf(stderr, "bench: spill miss for object %d\n", i);
         return 1;

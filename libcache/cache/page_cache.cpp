@@ -2,6 +2,8 @@
 // PageCache: the read path (RAM, spill, fill) over the shared segment.
 #include "objcache/page_cache.h"
 
+#include "cache/page_fills.h"
+
 #include <xxhash.h>
 
 #include <algorithm>
@@ -45,18 +47,18 @@ constexpr std::uint32_t kPinnedFlag = 1;
 struct PageCache::Impl {
   CacheConfig cfg;
   std::unique_ptr<shm::Segment> seg;
-  std::unique_ptr<shm::Stats> stats;
-  std::unique_ptr<shm::EvictionPolicy> policy;
-  std::unique_ptr<shm::RegionTable> regions;
-  std::unique_ptr<shm::Index> index;
-  std::unique_ptr<shm::ClaimTable> claims;
-  std::unique_ptr<SpillStore> spill;
-  std::unique_ptr<FetchGate> gate;
+  std::unique_ptr<stats::Stats> stats;
+  std::unique_ptr<ram::EvictionPolicy> policy;
+  std::unique_ptr<ram::RegionTable> regions;
+  std::unique_ptr<index::Index> index;
+  std::unique_ptr<fill::ClaimTable> claims;
+  std::unique_ptr<spill::SpillStore> spill;
+  std::unique_ptr<fill::Gate> gate;
 
   // Records a data page read, for the working-set estimate.
   void seen(const PageRef& ref) {
     if (ref.mount == PageRef::kMetadata) return;
-    stats->note_seen(shm::page_hash(ref.id.lo, ref.id.hi, ref.page), ref.length);
+    stats->note_seen(index::page_hash(ref.id.lo, ref.id.hi, ref.page), ref.length);
   }
 
   void count(Counter c, std::uint64_t n, int mount) {
@@ -70,11 +72,11 @@ struct PageCache::Impl {
   // Returns false on a miss. No lock, no system call.
   template <typename F>
   bool with_ram_page(const ObjectId& id, std::uint32_t page, F&& fn) {
-    const std::uint64_t h = shm::page_hash(id.lo, id.hi, page);
+    const std::uint64_t h = index::page_hash(id.lo, id.hi, page);
     const std::uint64_t rsize = regions->region_size();
     bool hit = false;
     index->find(h, [&](std::uint64_t e) {
-      shm::Location loc = shm::decode(e);
+      index::Location loc = index::decode(e);
       if (!regions->pin(loc.region, loc.gen)) return false;
       const shm::ItemHeader* ih = regions->item(loc.region, loc.offset);
       if (load_magic(ih) == shm::kItemMagic && static_cast<std::uint8_t>(ih->region_gen) == loc.gen &&
@@ -98,7 +100,7 @@ struct PageCache::Impl {
   }
 
   bool stale(std::uint64_t e) const {
-    shm::Location loc = shm::decode(e);
+    index::Location loc = index::decode(e);
     if (loc.region >= regions->count()) return true;
     std::uint64_t s = regions->desc(loc.region).state.load(std::memory_order_acquire);
     shm::RegionPhase ph = shm::state_phase(s);
@@ -109,7 +111,7 @@ struct PageCache::Impl {
   // Sets or clears the item's pinned flag; the region counts pinned items
   // and is never reclaimed while the count is above zero.
   void set_pinned(const ObjectId& id, std::uint32_t page, bool pinned) {
-    with_ram_page(id, page, [&](const shm::ItemHeader& ih, const std::byte*, const shm::Location& loc, auto&&...) {
+    with_ram_page(id, page, [&](const shm::ItemHeader& ih, const std::byte*, const index::Location& loc, auto&&...) {
       auto flags = std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(ih.flags));
       std::uint32_t f = flags.load(std::memory_order_relaxed);
       while (((f & kPinnedFlag) != 0) != pinned) {
@@ -125,7 +127,7 @@ struct PageCache::Impl {
   }
 
   // Completes a reservation holding the page: header, index entry, unpin.
-  void publish(const PageRef& ref, const shm::Reservation& res) {
+  void publish(const PageRef& ref, const ram::Reservation& res) {
     shm::ItemHeader* h = res.header;
     h->id_lo = ref.id.lo;
     h->id_hi = ref.id.hi;
@@ -133,10 +135,10 @@ struct PageCache::Impl {
     h->flags = 0;
     h->checksum = checksum64(res.data.data(), res.data.size());
     h->object_offset = static_cast<std::uint64_t>(ref.page) * cfg.page_size;
-    shm::Location loc{res.region, res.offset, static_cast<std::uint8_t>(res.gen)};
-    std::uint64_t hash = shm::page_hash(ref.id.lo, ref.id.hi, ref.page);
+    index::Location loc{res.region, res.offset, static_cast<std::uint8_t>(res.gen)};
+    std::uint64_t hash = index::page_hash(ref.id.lo, ref.id.hi, ref.page);
     regions->publish(res);
-    index->insert(hash, shm::encode(hash, loc), [&](std::uint64_t e) { return stale(e); });
+    index->insert(hash, index::encode(hash, loc), [&](std::uint64_t e) { return stale(e); });
     regions->release(res);
   }
 };
@@ -159,21 +161,21 @@ Result<std::unique_ptr<PageCache>> PageCache::open(const CacheConfig& cfg, const
     if (!seg) return seg.error();
     impl->seg = std::move(*seg);
     const shm::Geometry& g = impl->seg->geometry();
-    impl->stats = std::make_unique<shm::Stats>(*impl->seg);
-    impl->policy = shm::make_eviction_policy(cfg.eviction);
-    impl->regions = std::make_unique<shm::RegionTable>(*impl->seg, *impl->stats, *impl->policy);
-    impl->index = std::make_unique<shm::Index>(impl->seg->index(), g.index_shards, g.shard_entries);
-    impl->claims = std::make_unique<shm::ClaimTable>(*impl->seg, opts.fill_deadline);
-    impl->gate = std::make_unique<FetchGate>(*impl->seg, *impl->stats);
+    impl->stats = std::make_unique<stats::Stats>(*impl->seg);
+    impl->policy = ram::make_eviction_policy(cfg.eviction);
+    impl->regions = std::make_unique<ram::RegionTable>(*impl->seg, *impl->stats, *impl->policy);
+    impl->index = std::make_unique<index::Index>(impl->seg->index(), g.index_shards, g.shard_entries);
+    impl->claims = std::make_unique<fill::ClaimTable>(*impl->seg, opts.fill_deadline);
+    impl->gate = std::make_unique<fill::Gate>(*impl->seg, *impl->stats);
     if (!cfg.spill_dir.empty()) {
-      auto spill = SpillStore::open(SpillOptions::from(cfg));
+      auto spill = spill::SpillStore::open(spill::SpillOptions::from(cfg));
       if (spill) {
         impl->spill = std::move(*spill);
-        SpillStore* sp = impl->spill.get();
+        spill::SpillStore* sp = impl->spill.get();
         // Pages are written through to the spill tier when fetched; a page
         // that is not there yet (dropped from a full queue) goes at eviction.
         impl->regions->set_reclaim_sink([sp](const shm::ItemHeader& h, std::span<const std::byte> data) {
-          BlockKey k{h.id_lo, h.id_hi, h.page};
+          spill::BlockKey k{h.id_lo, h.id_hi, h.page};
           if (!sp->contains(k)) sp->submit(k, "", h.object_offset, data);
         });
       } else {
@@ -222,7 +224,7 @@ Result<PageRead> PageCache::read(const PageRef& ref, std::uint32_t offset, std::
       m.count(Counter::Errors, 1, ref.mount);
       return claim.error();
     }
-    bool mine = claim->kind != shm::Claim::Kind::Done;
+    bool mine = claim->kind != fill::Claim::Kind::Done;
     // Whoever filled it, or we after claiming: it may be there now.
     if (m.copy_from_ram(ref, offset, part)) {
       if (mine) m.claims->complete(*claim, Status::Ok);
@@ -253,7 +255,7 @@ Result<PageRead> PageCache::read(const PageRef& ref, std::uint32_t offset, std::
 
     Tier tier = Tier::Remote;
     if (m.spill) {
-      auto s = m.spill->read(BlockKey{ref.id.lo, ref.id.hi, ref.page}, res->data);
+      auto s = m.spill->read(spill::BlockKey{ref.id.lo, ref.id.hi, ref.page}, res->data);
       if (s && *s == ref.length) tier = Tier::Spill;
     }
     if (tier == Tier::Remote) {
@@ -272,7 +274,7 @@ Result<PageRead> PageCache::read(const PageRef& ref, std::uint32_t offset, std::
       m.count(Counter::RemoteBytes, *got, ref.mount);
       // Write-through, so a restarted node finds the page on SSD.
       if (m.spill) {
-        m.spill->submit(BlockKey{ref.id.lo, ref.id.hi, ref.page}, "",
+        m.spill->submit(spill::BlockKey{ref.id.lo, ref.id.hi, ref.page}, "",
                         static_cast<std::uint64_t>(ref.page) * m.cfg.page_size, res->data);
       }
     } else {
@@ -291,13 +293,19 @@ bool PageCache::contains(const ObjectId& id, std::uint32_t page) {
   return impl_->with_ram_page(id, page, [](auto&&...) {});
 }
 
-std::optional<PendingFill> PageCache::try_begin_fill(const PageRef& ref, bool may_evict) {
-  Impl& m = *impl_;
+namespace cache {
+
+struct Access {
+  static PageCache::Impl& of(PageCache& pc) { return *pc.impl_; }
+};
+
+std::optional<PendingFill> try_begin_fill(PageCache& pc, const PageRef& ref, bool may_evict) {
+  auto& m = Access::of(pc);
   if (ref.length == 0 || ref.length > m.cfg.page_size) return std::nullopt;
   auto cached = [&] { return m.with_ram_page(ref.id, ref.page, [](auto&&...) {}); };
   if (cached()) return std::nullopt;
   auto claim = m.claims->try_acquire(ref.id.lo, ref.id.hi, ref.page);
-  if (!claim || claim->kind == shm::Claim::Kind::Busy) return std::nullopt;
+  if (!claim || claim->kind == fill::Claim::Kind::Busy) return std::nullopt;
   // Filled between our look and the claim?
   if (cached()) {
     m.claims->complete(*claim, Status::Ok);
@@ -309,7 +317,7 @@ std::optional<PendingFill> PageCache::try_begin_fill(const PageRef& ref, bool ma
     return std::nullopt;
   }
   if (m.spill) {
-    auto s = m.spill->read(BlockKey{ref.id.lo, ref.id.hi, ref.page}, res->data);
+    auto s = m.spill->read(spill::BlockKey{ref.id.lo, ref.id.hi, ref.page}, res->data);
     if (s && *s == ref.length) {
       m.publish(ref, *res);
       m.claims->complete(*claim, Status::Ok);
@@ -320,7 +328,7 @@ std::optional<PendingFill> PageCache::try_begin_fill(const PageRef& ref, bool ma
   f.ref = ref;
   f.data = res->data;
   f.claim_slot = claim->slot;
-  f.claimed = claim->kind == shm::Claim::Kind::Mine;
+  f.claimed = claim->kind == fill::Claim::Kind::Mine;
   f.region = res->region;
   f.offset = res->offset;
   f.gen = res->gen;
@@ -328,16 +336,16 @@ std::optional<PendingFill> PageCache::try_begin_fill(const PageRef& ref, bool ma
   return f;
 }
 
-void PageCache::end_fill(PendingFill& f, const Result<std::size_t>& got, bool prefetched) {
-  Impl& m = *impl_;
-  shm::Reservation res;
+void end_fill(PageCache& pc, PendingFill& f, const Result<std::size_t>& got, bool prefetched) {
+  auto& m = Access::of(pc);
+  ram::Reservation res;
   res.region = f.region;
   res.offset = f.offset;
   res.gen = f.gen;
   res.length = f.ref.length;
   res.header = static_cast<shm::ItemHeader*>(f.header);
   res.data = f.data;
-  shm::Claim claim{f.claimed ? shm::Claim::Kind::Mine : shm::Claim::Kind::Unclaimed, f.claim_slot};
+  fill::Claim claim{f.claimed ? fill::Claim::Kind::Mine : fill::Claim::Kind::Unclaimed, f.claim_slot};
   if (!got || *got != f.ref.length) {
     m.regions->release(res);
     // Ok, not the error: a waiter then looks, misses, and fetches the page
@@ -349,31 +357,33 @@ void PageCache::end_fill(PendingFill& f, const Result<std::size_t>& got, bool pr
   m.count(Counter::RemoteBytes, f.ref.length, f.ref.mount);
   if (prefetched) m.count(Counter::PrefetchedBytes, f.ref.length, f.ref.mount);
   if (m.spill) {
-    m.spill->submit(BlockKey{f.ref.id.lo, f.ref.id.hi, f.ref.page}, "",
+    m.spill->submit(spill::BlockKey{f.ref.id.lo, f.ref.id.hi, f.ref.page}, "",
                     static_cast<std::uint64_t>(f.ref.page) * m.cfg.page_size, f.data);
   }
   m.publish(f.ref, res);
   m.claims->complete(claim, Status::Ok);
 }
 
-void PageCache::abandon_fill(PendingFill& f) {
-  shm::Claim claim{f.claimed ? shm::Claim::Kind::Mine : shm::Claim::Kind::Unclaimed, f.claim_slot};
-  impl_->claims->complete(claim, Status::Ok);
+void abandon_fill(PageCache& pc, PendingFill& f) {
+  fill::Claim claim{f.claimed ? fill::Claim::Kind::Mine : fill::Claim::Kind::Unclaimed, f.claim_slot};
+  Access::of(pc).claims->complete(claim, Status::Ok);
 }
 
-FetchGate& PageCache::gate() { return *impl_->gate; }
+fill::Gate& gate(PageCache& pc) { return *Access::of(pc).gate; }
+
+}  // namespace cache
 
 void PageCache::evict(const ObjectId& id, std::uint32_t page) {
   Impl& m = *impl_;
   std::uint64_t entry = 0;
   std::uint64_t hash = 0;
-  m.with_ram_page(id, page, [&](const shm::ItemHeader&, const std::byte*, const shm::Location&, std::uint64_t e,
+  m.with_ram_page(id, page, [&](const shm::ItemHeader&, const std::byte*, const index::Location&, std::uint64_t e,
                                 std::uint64_t h) {
     entry = e;
     hash = h;
   });
   if (entry != 0) m.index->erase(hash, entry);
-  if (m.spill) m.spill->remove(BlockKey{id.lo, id.hi, page});
+  if (m.spill) m.spill->remove(spill::BlockKey{id.lo, id.hi, page});
 }
 
 void PageCache::pin(const ObjectId& id, std::uint32_t page) { impl_->set_pinned(id, page, true); }
@@ -388,8 +398,8 @@ void PageCache::count_remote(std::uint64_t bytes, int mount) {
 
 CacheStats PageCache::stats() {
   Impl& m = *impl_;
-  shm::StatsSnapshot snap = m.stats->snapshot();
-  auto convert = [](const shm::CounterSet& c) {
+  stats::StatsSnapshot snap = m.stats->snapshot();
+  auto convert = [](const stats::CounterSet& c) {
     CacheCounters out;
     out.ram_hits = c.get(Counter::RamHits);
     out.spill_hits = c.get(Counter::SpillHits);
@@ -416,7 +426,7 @@ CacheStats PageCache::stats() {
   s.gets_in_flight = m.gate->in_flight();
   s.segment_path = m.seg->path();
   if (m.spill) {
-    SpillStats ss = m.spill->stats();
+    spill::SpillStats ss = m.spill->stats();
     s.spill_used_bytes = ss.used_bytes;
     s.spill_capacity_bytes = ss.capacity;
     s.total.errors += ss.checksum_errors;
@@ -428,7 +438,7 @@ VerifyResult PageCache::verify() {
   Impl& m = *impl_;
   VerifyResult v;
   m.index->for_each_live([&](std::uint64_t e, std::atomic<std::uint64_t>& slot) {
-    shm::Location loc = shm::decode(e);
+    index::Location loc = index::decode(e);
     if (!m.regions->pin(loc.region, loc.gen)) return;
     const shm::ItemHeader* ih = m.regions->item(loc.region, loc.offset);
     if (load_magic(ih) == shm::kItemMagic && static_cast<std::uint8_t>(ih->region_gen) == loc.gen &&
@@ -437,14 +447,14 @@ VerifyResult PageCache::verify() {
       if (checksum64(ih + 1, ih->length) != ih->checksum) {
         ++v.ram_bad;
         std::uint64_t expected = e;
-        slot.compare_exchange_strong(expected, shm::kTombstone, std::memory_order_relaxed);
+        slot.compare_exchange_strong(expected, index::kTombstone, std::memory_order_relaxed);
         m.count(Counter::Errors, 1, -1);
       }
     }
     m.regions->unpin(loc.region);
   });
   if (m.spill) {
-    VerifyReport r = m.spill->verify();
+    spill::VerifyReport r = m.spill->verify();
     v.spill_blocks = r.blocks_checked;
     v.spill_bad = r.bad_blocks;
   }

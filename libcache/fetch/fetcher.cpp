@@ -10,7 +10,7 @@
 #include "util/log.h"
 #include "util/process.h"
 
-namespace objcache {
+namespace objcache::fetch {
 namespace {
 
 // The live fetchers, for the exit handler. Leaked on purpose: it must
@@ -86,8 +86,8 @@ Result<std::size_t> Fetcher::get_whole(const FetchTarget& t, std::uint32_t page,
   GetRequest req;
   req.key = t.key;
   req.if_match = t.etag;
-  FetchGate& gate = cache_.gate();
-  gate.try_acquire(FetchPriority::Demand, concurrency_);
+  fill::Gate& gate = cache::gate(cache_);
+  gate.try_acquire(fill::Priority::Demand, concurrency_);
   if (pages == 1 || t.size > kSmallObjectMax) {
     req.offset = static_cast<std::uint64_t>(page) * cache_.page_size();
     req.length = ref.length;
@@ -100,10 +100,10 @@ Result<std::size_t> Fetcher::get_whole(const FetchTarget& t, std::uint32_t page,
   // Claim the other pages first, so a prefetch of this object finds them
   // being filled and sends no GET of its own.
   const std::uint64_t ps = cache_.page_size();
-  std::vector<PendingFill> others;
+  std::vector<cache::PendingFill> others;
   for (std::uint32_t q = 0; q < pages; ++q) {
     if (q == page) continue;
-    if (auto f = cache_.try_begin_fill(page_ref(t, q), /*may_evict=*/true)) others.push_back(*f);
+    if (auto f = cache::try_begin_fill(cache_, page_ref(t, q), /*may_evict=*/true)) others.push_back(*f);
   }
   std::vector<std::byte> whole(t.size);
   req.offset = 0;
@@ -113,9 +113,9 @@ Result<std::size_t> Fetcher::get_whole(const FetchTarget& t, std::uint32_t page,
   Result<std::size_t> got = std::size_t{0};
   if (!r) got = r.error();
   else if (r->bytes != t.size) got = make_error(Status::PreconditionFailed, "object changed size: " + t.key);
-  for (PendingFill& f : others) {
+  for (cache::PendingFill& f : others) {
     if (got) std::memcpy(f.data.data(), whole.data() + static_cast<std::uint64_t>(f.ref.page) * ps, f.ref.length);
-    cache_.end_fill(f, got ? Result<std::size_t>(std::size_t{f.ref.length}) : got, /*prefetched=*/false);
+    cache::end_fill(cache_, f, got ? Result<std::size_t>(std::size_t{f.ref.length}) : got, /*prefetched=*/false);
   }
   if (!got) return got.error();
   std::memcpy(dst.data(), whole.data() + static_cast<std::uint64_t>(page) * ps, ref.length);
@@ -163,8 +163,8 @@ void Fetcher::quiesce_for_exit() {
     // waiting for a filler that is about to be gone.
     for (auto& u : in_flight_) {
       u->abandoned = true;
-      for (PendingFill& f : u->fills) cache_.abandon_fill(f);
-      cache_.gate().release();
+      for (cache::PendingFill& f : u->fills) cache::abandon_fill(cache_, f);
+      cache::gate(cache_).release();
     }
     in_flight_.clear();
     tasks_.clear();
@@ -218,7 +218,7 @@ void Fetcher::run_tasks() {
   idle_cv_.notify_all();
 }
 
-bool Fetcher::enqueue(FetchPriority p, std::shared_ptr<const FetchTarget> t, std::uint32_t first,
+bool Fetcher::enqueue(fill::Priority p, std::shared_ptr<const FetchTarget> t, std::uint32_t first,
                       std::uint32_t count) {
   const std::uint32_t pages = page_count(*t);
   if (first >= pages) return true;
@@ -232,7 +232,7 @@ bool Fetcher::enqueue(FetchPriority p, std::shared_ptr<const FetchTarget> t, std
   std::lock_guard<std::mutex> g(mu_);
   adopt_after_fork();
   if (stop_) return false;
-  std::deque<Job>& q = p == FetchPriority::Prefetch ? prefetch_ : readahead_;
+  std::deque<Job>& q = p == fill::Priority::Prefetch ? prefetch_ : readahead_;
   if (q.size() >= kMaxQueuedJobs) return false;
   q.push_back(Job{std::move(t), first, count});
   progress_.queued_pages += count;
@@ -259,7 +259,7 @@ bool Fetcher::take_unit(Unit& u) {
   if (q.empty()) return false;
   Job& j = q.front();
   u.target = j.target;
-  u.priority = ra ? FetchPriority::Readahead : FetchPriority::Prefetch;
+  u.priority = ra ? fill::Priority::Readahead : fill::Priority::Prefetch;
   u.first = j.first;
   // A small object is one GET: the whole job is one unit.
   u.count = j.target->size <= kSmallObjectMax ? j.count : 1;
@@ -300,7 +300,7 @@ void Fetcher::unit_done(std::uint64_t bytes, std::uint64_t failed) {
 // returns once the GET is started (or there was nothing to do).
 void Fetcher::run_unit(const Unit& u) {
   const FetchTarget& t = *u.target;
-  const bool prefetch = u.priority == FetchPriority::Prefetch;
+  const bool prefetch = u.priority == fill::Priority::Prefetch;
   // Cheap look first: nothing to do if every page is in RAM.
   bool any_missing = false;
   for (std::uint32_t p = u.first; p < u.first + u.count && !any_missing; ++p) {
@@ -311,7 +311,7 @@ void Fetcher::run_unit(const Unit& u) {
     progress_.skipped_pages += u.count;
     return;
   }
-  FetchGate& gate = cache_.gate();
+  fill::Gate& gate = cache::gate(cache_);
   // A stop (process exit) is seen within ~20 ms.
   auto stopping_now = [&] {
     std::lock_guard<std::mutex> g(mu_);
@@ -323,10 +323,10 @@ void Fetcher::run_unit(const Unit& u) {
   // Claim what is still missing. A small object is fetched whole even if
   // some of its pages are cached: it is one request either way.
   auto unit = std::make_shared<InFlight>();
-  std::vector<PendingFill>& fills = unit->fills;
+  std::vector<cache::PendingFill>& fills = unit->fills;
   std::uint64_t no_room = 0;
   for (std::uint32_t p = u.first; p < u.first + u.count; ++p) {
-    auto f = cache_.try_begin_fill(page_ref(t, p), /*may_evict=*/!prefetch);
+    auto f = cache::try_begin_fill(cache_, page_ref(t, p), /*may_evict=*/!prefetch);
     if (f) {
       fills.push_back(*f);
     } else if (prefetch && !cache_.contains(t.id, p)) {
@@ -345,7 +345,7 @@ void Fetcher::run_unit(const Unit& u) {
     }
   }
   if (fills.empty() || stopping) {
-    for (PendingFill& f : fills) cache_.end_fill(f, make_error(Status::Transient, "stopping"), prefetch);
+    for (cache::PendingFill& f : fills) cache::end_fill(cache_, f, make_error(Status::Transient, "stopping"), prefetch);
     gate.release();
     return;
   }
@@ -356,11 +356,11 @@ void Fetcher::run_unit(const Unit& u) {
       std::erase(in_flight_, unit);
     }
     std::uint64_t bytes = 0;
-    for (PendingFill& f : unit->fills) {
-      cache_.end_fill(f, got ? Result<std::size_t>(std::size_t{f.ref.length}) : got, prefetch);
+    for (cache::PendingFill& f : unit->fills) {
+      cache::end_fill(cache_, f, got ? Result<std::size_t>(std::size_t{f.ref.length}) : got, prefetch);
       if (got) bytes += f.ref.length;
     }
-    cache_.gate().release();
+    cache::gate(cache_).release();
     unit_done(bytes, got ? 0 : unit->fills.size());
   };
   auto st = store_of_(t.mount);
@@ -378,7 +378,7 @@ void Fetcher::run_unit(const Unit& u) {
   cache_.count_remote(0, t.mount);
   if (fills.size() == 1 && (u.count == 1 || t.size > kSmallObjectMax)) {
     // One page: straight into its reservation.
-    PendingFill& f = fills.front();
+    cache::PendingFill& f = fills.front();
     req.offset = static_cast<std::uint64_t>(f.ref.page) * ps;
     req.length = f.ref.length;
     (*st)->get_async(req, f.data, [finish, want = f.ref.length](Result<GetResult> r) {
@@ -395,7 +395,7 @@ void Fetcher::run_unit(const Unit& u) {
   (*st)->get_async(req, *whole, [finish, whole, unit, ps, size = t.size](Result<GetResult> r) {
     if (!r) return finish(r.error());
     if (r->bytes != size) return finish(make_error(Status::PreconditionFailed, "object changed size"));
-    for (PendingFill& f : unit->fills) {
+    for (cache::PendingFill& f : unit->fills) {
       std::memcpy(f.data.data(), whole->data() + static_cast<std::uint64_t>(f.ref.page) * ps, f.ref.length);
     }
     finish(std::size_t{0});
@@ -424,4 +424,4 @@ FetchProgress Fetcher::progress() {
   return progress_;
 }
 
-}  // namespace objcache
+}  // namespace objcache::fetch

@@ -7,7 +7,7 @@
 //     count; a large one is fetched as ranged GETs of one page each.
 //   - Readahead and background prefetch are queued here and run on one
 //     dispatcher thread per process that issues asynchronous GETs, taking
-//     slots of the node-wide FetchGate (prefetch_concurrency in flight),
+//     slots of the node-wide fill::Gate (prefetch_concurrency in flight),
 //     readahead before prefetch. Prefetch only fills free room: it never
 //     evicts what is cached.
 // Thread-safe. After fork the child starts empty and makes its own thread
@@ -28,11 +28,12 @@
 #include <string>
 #include <vector>
 
+#include "cache/page_fills.h"
 #include "fill/gate.h"
 #include "objcache/object_store.h"
 #include "objcache/page_cache.h"
 
-namespace objcache {
+namespace objcache::fetch {
 
 // One version of an object, as the fetcher needs it.
 struct FetchTarget {
@@ -67,7 +68,7 @@ class Fetcher {
   // Queues pages [first, first + count) of t for the background. p is
   // Readahead (may evict, like a read) or Prefetch (free room only).
   // False when the queue is full (kMaxQueuedJobs): nothing was queued.
-  bool enqueue(FetchPriority p, std::shared_ptr<const FetchTarget> t, std::uint32_t first,
+  bool enqueue(fill::Priority p, std::shared_ptr<const FetchTarget> t, std::uint32_t first,
                std::uint32_t count);
   static constexpr std::size_t kMaxQueuedJobs = 16384;
   // Runs fn on one of up to kTaskThreads background threads (listings
@@ -100,13 +101,13 @@ class Fetcher {
     std::shared_ptr<const FetchTarget> target;
     std::uint32_t first = 0;
     std::uint32_t count = 0;  // pages; more than one only for a small object
-    FetchPriority priority = FetchPriority::Prefetch;
+    fill::Priority priority = fill::Priority::Prefetch;
   };
 
   // The GETs in flight of one unit; abandoned at exit, after which its
   // callback touches nothing.
   struct InFlight {
-    std::vector<PendingFill> fills;
+    std::vector<cache::PendingFill> fills;
     bool abandoned = false;  // guarded by mu_
   };
 
@@ -140,4 +141,4 @@ class Fetcher {
   FetchProgress progress_;
 };
 
-}  // namespace objcache
+}  // namespace objcache::fetch

@@ -12,7 +12,7 @@
 #include "index/index.h"
 #include "util/process.h"
 
-namespace objcache::shm {
+namespace objcache::fill {
 namespace {
 
 // The claim word: [seq:8][waiters:16][phase:8]. seq changes with every new
@@ -20,10 +20,10 @@ namespace {
 constexpr std::uint32_t phase_of(std::uint32_t w) { return w & 0xff; }
 constexpr std::uint32_t waiters_of(std::uint32_t w) { return (w >> 8) & 0xffff; }
 constexpr std::uint32_t seq_of(std::uint32_t w) { return w >> 24; }
-constexpr std::uint32_t make_word(std::uint32_t seq, std::uint32_t waiters, ClaimPhase p) {
+constexpr std::uint32_t make_word(std::uint32_t seq, std::uint32_t waiters, shm::ClaimPhase p) {
   return (seq << 24) | ((waiters & 0xffff) << 8) | static_cast<std::uint32_t>(p);
 }
-constexpr std::uint32_t P(ClaimPhase p) { return static_cast<std::uint32_t>(p); }
+constexpr std::uint32_t P(shm::ClaimPhase p) { return static_cast<std::uint32_t>(p); }
 
 std::int64_t now_ns() {
   timespec ts{};
@@ -46,7 +46,7 @@ void futex_wake_all(std::atomic<std::uint32_t>* word) {
 }  // namespace
 
 bool ClaimTable::matches(std::uint32_t slot, std::uint64_t lo, std::uint64_t hi, std::uint32_t page) const {
-  const ClaimSlot& c = seg_.claims()[slot];
+  const shm::ClaimSlot& c = seg_.claims()[slot];
   return c.id_lo.load(std::memory_order_relaxed) == lo && c.id_hi.load(std::memory_order_relaxed) == hi &&
          c.page.load(std::memory_order_relaxed) == page;
 }
@@ -60,9 +60,9 @@ Result<Claim> ClaimTable::try_acquire(std::uint64_t lo, std::uint64_t hi, std::u
 }
 
 Result<Claim> ClaimTable::claim(std::uint64_t lo, std::uint64_t hi, std::uint32_t page, bool wait) {
-  ClaimSlot* slots = seg_.claims();
+  shm::ClaimSlot* slots = seg_.claims();
   const std::uint32_t n = seg_.geometry().claim_slots;
-  const std::uint32_t start = static_cast<std::uint32_t>(page_hash(lo, hi, page) % n);
+  const std::uint32_t start = static_cast<std::uint32_t>(index::page_hash(lo, hi, page) % n);
   pid_t me = proc::self();
 
   for (int round = 0; round < 1000; ++round) {
@@ -72,8 +72,8 @@ Result<Claim> ClaimTable::claim(std::uint64_t lo, std::uint64_t hi, std::uint32_
       std::uint32_t i = (start + k) % n;
       // acquire: the key fields were written before the phase left Setup.
       std::uint32_t w = slots[i].word.load(std::memory_order_acquire);
-      if (phase_of(w) == P(ClaimPhase::Setup)) setup_seen = true;
-      if (phase_of(w) != P(ClaimPhase::Filling)) continue;
+      if (phase_of(w) == P(shm::ClaimPhase::Setup)) setup_seen = true;
+      if (phase_of(w) != P(shm::ClaimPhase::Filling)) continue;
       if (!matches(i, lo, hi, page)) continue;
       if (!wait) return Claim{Claim::Kind::Busy, i};
       return wait_for(i, seq_of(w));
@@ -87,15 +87,15 @@ Result<Claim> ClaimTable::claim(std::uint64_t lo, std::uint64_t hi, std::uint32_
     for (std::uint32_t k = 0; k < kWindow && mine == n; ++k) {
       std::uint32_t i = (start + k) % n;
       std::uint32_t w = slots[i].word.load(std::memory_order_relaxed);
-      if (phase_of(w) != P(ClaimPhase::Free)) continue;
+      if (phase_of(w) != P(shm::ClaimPhase::Free)) continue;
       std::uint32_t seq = (seq_of(w) + 1) & 0xff;
-      if (slots[i].word.compare_exchange_strong(w, make_word(seq, 0, ClaimPhase::Setup),
+      if (slots[i].word.compare_exchange_strong(w, make_word(seq, 0, shm::ClaimPhase::Setup),
                                                 std::memory_order_acq_rel)) {
         mine = i;
       }
     }
     if (mine == n) return Claim{Claim::Kind::Unclaimed, 0};
-    ClaimSlot& c = slots[mine];
+    shm::ClaimSlot& c = slots[mine];
     c.id_lo.store(lo, std::memory_order_relaxed);
     c.id_hi.store(hi, std::memory_order_relaxed);
     c.page.store(page, std::memory_order_relaxed);
@@ -105,7 +105,7 @@ Result<Claim> ClaimTable::claim(std::uint64_t lo, std::uint64_t hi, std::uint32_
     std::uint32_t w = c.word.load(std::memory_order_relaxed);
     std::uint32_t seq = seq_of(w);
     // release: the key fields above are visible to whoever sees Filling.
-    c.word.store(make_word(seq, 0, ClaimPhase::Filling), std::memory_order_release);
+    c.word.store(make_word(seq, 0, shm::ClaimPhase::Filling), std::memory_order_release);
 
     // 3. Two processes may have claimed the same key in different slots at
     // the same moment. The lower slot wins; the other yields and waits.
@@ -114,11 +114,11 @@ Result<Claim> ClaimTable::claim(std::uint64_t lo, std::uint64_t hi, std::uint32_
       std::uint32_t i = (start + k) % n;
       if (i == mine) break;  // only slots before ours in the window can win
       std::uint32_t ow = slots[i].word.load(std::memory_order_acquire);
-      while (phase_of(ow) == P(ClaimPhase::Setup)) {
+      while (phase_of(ow) == P(shm::ClaimPhase::Setup)) {
         std::this_thread::yield();
         ow = slots[i].word.load(std::memory_order_acquire);
       }
-      if (phase_of(ow) == P(ClaimPhase::Filling) && matches(i, lo, hi, page)) {
+      if (phase_of(ow) == P(shm::ClaimPhase::Filling) && matches(i, lo, hi, page)) {
         yield_to_other = true;
         break;
       }
@@ -135,24 +135,24 @@ Result<Claim> ClaimTable::claim(std::uint64_t lo, std::uint64_t hi, std::uint32_
 }
 
 Result<Claim> ClaimTable::wait_for(std::uint32_t i, std::uint32_t seq) {
-  ClaimSlot& c = seg_.claims()[i];
+  shm::ClaimSlot& c = seg_.claims()[i];
   // Register as a waiter, unless the claim ended meanwhile.
   std::uint32_t w = c.word.load(std::memory_order_acquire);
   for (;;) {
-    if (seq_of(w) != seq || phase_of(w) == P(ClaimPhase::Free)) return Claim{Claim::Kind::Done, i};
-    if (phase_of(w) != P(ClaimPhase::Filling)) break;  // done: read the outcome below
-    std::uint32_t nw = make_word(seq, waiters_of(w) + 1, ClaimPhase::Filling);
+    if (seq_of(w) != seq || phase_of(w) == P(shm::ClaimPhase::Free)) return Claim{Claim::Kind::Done, i};
+    if (phase_of(w) != P(shm::ClaimPhase::Filling)) break;  // done: read the outcome below
+    std::uint32_t nw = make_word(seq, waiters_of(w) + 1, shm::ClaimPhase::Filling);
     if (c.word.compare_exchange_weak(w, nw, std::memory_order_acq_rel)) {
       w = nw;
       break;
     }
   }
-  bool registered = phase_of(w) == P(ClaimPhase::Filling);
+  bool registered = phase_of(w) == P(shm::ClaimPhase::Filling);
   // Sleep until done, checking the filler is alive between naps.
-  while (phase_of(w) == P(ClaimPhase::Filling) && seq_of(w) == seq) {
+  while (phase_of(w) == P(shm::ClaimPhase::Filling) && seq_of(w) == seq) {
     futex_wait(&c.word, w, kPollInterval);
     w = c.word.load(std::memory_order_acquire);
-    if (phase_of(w) != P(ClaimPhase::Filling) || seq_of(w) != seq) break;
+    if (phase_of(w) != P(shm::ClaimPhase::Filling) || seq_of(w) != seq) break;
     pid_t filler = c.filler_pid.load(std::memory_order_relaxed);
     bool overdue = now_ns() - c.started_ns.load(std::memory_order_relaxed) >
                    std::chrono::duration_cast<std::chrono::nanoseconds>(fill_deadline_).count();
@@ -164,7 +164,7 @@ Result<Claim> ClaimTable::wait_for(std::uint32_t i, std::uint32_t seq) {
         if (registered) {  // we fill now; we no longer wait
           std::uint32_t cur = c.word.load(std::memory_order_acquire);
           while (!c.word.compare_exchange_weak(
-              cur, make_word(seq_of(cur), waiters_of(cur) - 1, static_cast<ClaimPhase>(phase_of(cur))),
+              cur, make_word(seq_of(cur), waiters_of(cur) - 1, static_cast<shm::ClaimPhase>(phase_of(cur))),
               std::memory_order_acq_rel)) {
           }
         }
@@ -175,7 +175,7 @@ Result<Claim> ClaimTable::wait_for(std::uint32_t i, std::uint32_t seq) {
   // Done (or the slot moved on). Read the outcome, then leave; the last
   // waiter out frees the slot.
   Status outcome = Status::Ok;
-  if (seq_of(w) == seq && phase_of(w) == P(ClaimPhase::DoneError)) {
+  if (seq_of(w) == seq && phase_of(w) == P(shm::ClaimPhase::DoneError)) {
     outcome = static_cast<Status>(c.error.load(std::memory_order_relaxed));
   }
   if (registered) {
@@ -183,9 +183,9 @@ Result<Claim> ClaimTable::wait_for(std::uint32_t i, std::uint32_t seq) {
     for (;;) {
       if (seq_of(cur) != seq) break;  // cannot happen while we are counted; be safe
       std::uint32_t left = waiters_of(cur) - 1;
-      bool done = phase_of(cur) == P(ClaimPhase::DoneOk) || phase_of(cur) == P(ClaimPhase::DoneError);
-      std::uint32_t nw = (left == 0 && done) ? make_word(seq, 0, ClaimPhase::Free)
-                                             : make_word(seq, left, static_cast<ClaimPhase>(phase_of(cur)));
+      bool done = phase_of(cur) == P(shm::ClaimPhase::DoneOk) || phase_of(cur) == P(shm::ClaimPhase::DoneError);
+      std::uint32_t nw = (left == 0 && done) ? make_word(seq, 0, shm::ClaimPhase::Free)
+                                             : make_word(seq, left, static_cast<shm::ClaimPhase>(phase_of(cur)));
       if (c.word.compare_exchange_weak(cur, nw, std::memory_order_acq_rel)) break;
     }
   }
@@ -197,13 +197,13 @@ Result<Claim> ClaimTable::wait_for(std::uint32_t i, std::uint32_t seq) {
 
 void ClaimTable::complete(const Claim& claim, Status outcome) {
   if (claim.kind != Claim::Kind::Mine) return;
-  ClaimSlot& c = seg_.claims()[claim.slot];
+  shm::ClaimSlot& c = seg_.claims()[claim.slot];
   c.error.store(static_cast<std::int32_t>(outcome), std::memory_order_relaxed);
   std::uint32_t w = c.word.load(std::memory_order_acquire);
   for (;;) {
-    ClaimPhase done = outcome == Status::Ok ? ClaimPhase::DoneOk : ClaimPhase::DoneError;
+    shm::ClaimPhase done = outcome == Status::Ok ? shm::ClaimPhase::DoneOk : shm::ClaimPhase::DoneError;
     // No waiters: free the slot at once; else the last waiter frees it.
-    std::uint32_t nw = waiters_of(w) == 0 ? make_word(seq_of(w), 0, ClaimPhase::Free)
+    std::uint32_t nw = waiters_of(w) == 0 ? make_word(seq_of(w), 0, shm::ClaimPhase::Free)
                                           : make_word(seq_of(w), waiters_of(w), done);
     // release: the filled page (and the error) are visible to the waiters.
     if (c.word.compare_exchange_weak(w, nw, std::memory_order_release, std::memory_order_acquire)) break;
@@ -211,4 +211,4 @@ void ClaimTable::complete(const Claim& claim, Status outcome) {
   futex_wake_all(&c.word);
 }
 
-}  // namespace objcache::shm
+}  // namespace objcache::fill

@@ -11,7 +11,7 @@
 #include "objcache/result.h"
 #include "shm/segment.h"
 
-namespace objcache::shm {
+namespace objcache::fill {
 
 struct Claim {
   enum class Kind {
@@ -28,7 +28,7 @@ class ClaimTable {
  public:
   // fill_deadline bounds how long a live filler may hold a claim before
   // waiters take over (a pid reused by another process looks alive).
-  ClaimTable(Segment& seg, std::chrono::milliseconds fill_deadline)
+  ClaimTable(shm::Segment& seg, std::chrono::milliseconds fill_deadline)
       : seg_(seg), fill_deadline_(fill_deadline) {}
 
   // Claims (id, page) or waits for its filler. The error of a failed fill
@@ -48,8 +48,8 @@ class ClaimTable {
   Result<Claim> wait_for(std::uint32_t slot, std::uint32_t seq);
   bool matches(std::uint32_t slot, std::uint64_t lo, std::uint64_t hi, std::uint32_t page) const;
 
-  Segment& seg_;
+  shm::Segment& seg_;
   std::chrono::milliseconds fill_deadline_;
 };
 
-}  // namespace objcache::shm
+}  // namespace objcache::fill

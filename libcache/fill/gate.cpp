@@ -8,7 +8,7 @@
 
 #include <climits>
 
-namespace objcache {
+namespace objcache::fill {
 namespace {
 
 std::int64_t now_ns() {
@@ -24,21 +24,21 @@ constexpr std::chrono::milliseconds kReapAfter{1000};
 
 }  // namespace
 
-bool FetchGate::try_acquire(FetchPriority p, int cap) {
+bool Gate::try_acquire(Priority p, int cap) {
   shm::SegmentHeader& h = seg_.header();
-  if (p == FetchPriority::Prefetch && h.readahead_waiting_until.load(std::memory_order_relaxed) > now_ns()) {
+  if (p == Priority::Prefetch && h.readahead_waiting_until.load(std::memory_order_relaxed) > now_ns()) {
     return false;
   }
   std::uint32_t n = h.gets_in_flight.load(std::memory_order_relaxed);
   for (;;) {
-    if (p != FetchPriority::Demand && n >= static_cast<std::uint32_t>(std::max(1, cap))) return false;
+    if (p != Priority::Demand && n >= static_cast<std::uint32_t>(std::max(1, cap))) return false;
     if (h.gets_in_flight.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel)) break;
   }
   stats_.add_gets_in_flight(1);
   return true;
 }
 
-bool FetchGate::acquire(FetchPriority p, int cap, std::chrono::milliseconds timeout,
+bool Gate::acquire(Priority p, int cap, std::chrono::milliseconds timeout,
                         const std::function<bool()>& give_up) {
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + timeout;
@@ -50,7 +50,7 @@ bool FetchGate::acquire(FetchPriority p, int cap, std::chrono::milliseconds time
     if (try_acquire(p, cap)) return true;
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline || (give_up && give_up())) return false;
-    if (p == FetchPriority::Readahead) {
+    if (p == Priority::Readahead) {
       seg_.header().readahead_waiting_until.store(now_ns() + kReadaheadHoldNs, std::memory_order_relaxed);
     }
     if (!reaped && now - start >= kReapAfter) {
@@ -62,7 +62,7 @@ bool FetchGate::acquire(FetchPriority p, int cap, std::chrono::milliseconds time
   }
 }
 
-void FetchGate::release() {
+void Gate::release() {
   shm::SegmentHeader& h = seg_.header();
   h.gets_in_flight.fetch_sub(1, std::memory_order_acq_rel);
   stats_.add_gets_in_flight(-1);
@@ -71,11 +71,11 @@ void FetchGate::release() {
   ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&h.gate_seq), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
 
-std::uint32_t FetchGate::in_flight() const {
+std::uint32_t Gate::in_flight() const {
   return seg_.header().gets_in_flight.load(std::memory_order_relaxed);
 }
 
-void FetchGate::wait_for_release(std::uint32_t seq, std::chrono::milliseconds timeout) {
+void Gate::wait_for_release(std::uint32_t seq, std::chrono::milliseconds timeout) {
   shm::SegmentHeader& h = seg_.header();
   timespec ts{};
   ts.tv_sec = timeout.count() / 1000;
@@ -83,4 +83,4 @@ void FetchGate::wait_for_release(std::uint32_t seq, std::chrono::milliseconds ti
   ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&h.gate_seq), FUTEX_WAIT, seq, &ts, nullptr, 0);
 }
 
-}  // namespace objcache
+}  // namespace objcache::fill

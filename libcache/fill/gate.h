@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// FetchGate: the node-wide count of GETs in flight, in the segment header,
+// Gate: the node-wide count of GETs in flight, in the segment header,
 // shared by every process of a cache. Readahead and background prefetch
 // take a slot only while fewer than `cap` GETs are in flight
 // (store.prefetch_concurrency); demand reads always go, but count, so
@@ -15,19 +15,19 @@
 #include "shm/segment.h"
 #include "stats/stats.h"
 
-namespace objcache {
+namespace objcache::fill {
 
-enum class FetchPriority : std::uint8_t { Demand = 0, Readahead = 1, Prefetch = 2 };
+enum class Priority : std::uint8_t { Demand = 0, Readahead = 1, Prefetch = 2 };
 
-class FetchGate {
+class Gate {
  public:
-  FetchGate(shm::Segment& seg, shm::Stats& stats) : seg_(seg), stats_(stats) {}
+  Gate(shm::Segment& seg, stats::Stats& stats) : seg_(seg), stats_(stats) {}
 
   // Takes a slot if priority allows it now. Demand always succeeds.
-  bool try_acquire(FetchPriority p, int cap);
+  bool try_acquire(Priority p, int cap);
   // Waits until a slot is free for p; false when timeout passes or
   // give_up (checked at least every 20 ms, may be empty) says so.
-  bool acquire(FetchPriority p, int cap, std::chrono::milliseconds timeout,
+  bool acquire(Priority p, int cap, std::chrono::milliseconds timeout,
                const std::function<bool()>& give_up = {});
   void release();
   std::uint32_t in_flight() const;
@@ -37,7 +37,7 @@ class FetchGate {
   void wait_for_release(std::uint32_t seq, std::chrono::milliseconds timeout);
 
   shm::Segment& seg_;
-  shm::Stats& stats_;
+  stats::Stats& stats_;
 };
 
-}  // namespace objcache
+}  // namespace objcache::fill

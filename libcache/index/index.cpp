@@ -3,7 +3,7 @@
 
 #include <xxhash.h>
 
-namespace objcache::shm {
+namespace objcache::index {
 
 std::uint64_t encode(std::uint64_t hash, const Location& loc) {
   std::uint64_t tag = ((hash >> 16) & 0x7fffull) << 48 | (1ull << 63);
@@ -48,4 +48,4 @@ std::uint64_t Index::count_live() const {
   return n;
 }
 
-}  // namespace objcache::shm
+}  // namespace objcache::index

@@ -9,7 +9,7 @@
 #include <atomic>
 #include <cstdint>
 
-namespace objcache::shm {
+namespace objcache::index {
 
 // An entry's bit layout (an entry of 0 is empty, 1 is a tombstone):
 //   [63]     always 1 in a live entry
@@ -109,4 +109,4 @@ class Index {
   std::uint32_t shard_entries_;
 };
 
-}  // namespace objcache::shm
+}  // namespace objcache::index

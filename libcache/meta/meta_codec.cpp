@@ -6,7 +6,7 @@
 
 #include "objcache/object_store.h"
 
-namespace objcache::vfs {
+namespace objcache::meta {
 
 namespace {
 
@@ -194,4 +194,4 @@ Listing make_listing(int mount, const std::string& prefix, std::vector<ObjectInf
   return out;
 }
 
-}  // namespace objcache::vfs
+}  // namespace objcache::meta

@@ -16,7 +16,7 @@
 #include "objcache/object_store.h"
 #include "objcache/vfs.h"
 
-namespace objcache::vfs {
+namespace objcache::meta {
 
 // Listing blob: magic, count, then per entry kind, etag length, name
 // length, size, mtime, ino, etag, name. Entries in name order.
@@ -53,4 +53,4 @@ Result<StatRecord> decode_stat_record(std::span<const std::byte> in);
 Listing make_listing(int mount, const std::string& prefix, std::vector<ObjectInfo> objects,
                      const std::vector<std::string>& common_prefixes);
 
-}  // namespace objcache::vfs
+}  // namespace objcache::meta

@@ -9,7 +9,7 @@
 
 #include "objcache/config.h"
 
-namespace objcache::shm {
+namespace objcache::ram {
 
 class RegionTable;
 
@@ -38,4 +38,4 @@ class NoEvictionPolicy final : public EvictionPolicy {
 
 std::unique_ptr<EvictionPolicy> make_eviction_policy(Eviction e);
 
-}  // namespace objcache::shm
+}  // namespace objcache::ram

@@ -16,7 +16,7 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
-namespace objcache::shm {
+namespace objcache::ram {
 namespace {
 
 // How far ahead of the frontier: 64 MiB of regions, at most a quarter of
@@ -28,7 +28,7 @@ std::atomic<bool> g_unsupported{false};
 
 }  // namespace
 
-Prefaulter::Prefaulter(Segment& seg)
+Prefaulter::Prefaulter(shm::Segment& seg)
     : seg_(seg),
       ahead_(static_cast<std::uint32_t>(std::clamp<std::uint64_t>(
           std::min<std::uint64_t>(kAheadBytes / seg.geometry().region_size, seg.geometry().region_count / 4), 1,
@@ -85,4 +85,4 @@ void Prefaulter::run(std::uint32_t target) {
   runner_.store(0, std::memory_order_release);
 }
 
-}  // namespace objcache::shm
+}  // namespace objcache::ram

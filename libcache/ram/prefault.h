@@ -19,11 +19,11 @@
 
 #include "shm/segment.h"
 
-namespace objcache::shm {
+namespace objcache::ram {
 
 class Prefaulter {
  public:
-  explicit Prefaulter(Segment& seg);
+  explicit Prefaulter(shm::Segment& seg);
   ~Prefaulter();  // stops this process's thread and waits for it
   Prefaulter(const Prefaulter&) = delete;
   Prefaulter& operator=(const Prefaulter&) = delete;
@@ -40,7 +40,7 @@ class Prefaulter {
  private:
   void run(std::uint32_t target);
 
-  Segment& seg_;
+  shm::Segment& seg_;
   std::uint32_t ahead_;
   // The pid whose thread is running, or 0: a forked child sees its
   // parent's pid here and knows the thread is not its own.
@@ -48,4 +48,4 @@ class Prefaulter {
   std::atomic<bool> stop_{false};
 };
 
-}  // namespace objcache::shm
+}  // namespace objcache::ram

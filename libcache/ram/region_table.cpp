@@ -7,25 +7,25 @@
 #include "util/log.h"
 #include "util/process.h"
 
-namespace objcache::shm {
+namespace objcache::ram {
 namespace {
 
 std::uint64_t item_span(std::uint32_t length) {
-  return (sizeof(ItemHeader) + length + kItemAlign - 1) / kItemAlign * kItemAlign;
+  return (sizeof(shm::ItemHeader) + length + shm::kItemAlign - 1) / shm::kItemAlign * shm::kItemAlign;
 }
 
-std::uint32_t load_magic(const ItemHeader* h) {
+std::uint32_t load_magic(const shm::ItemHeader* h) {
   // acquire: the header fields and data were written before the magic.
   return std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(h->magic)).load(std::memory_order_acquire);
 }
 
-void store_magic(ItemHeader* h, std::uint32_t v) {
+void store_magic(shm::ItemHeader* h, std::uint32_t v) {
   std::atomic_ref<std::uint32_t>(h->magic).store(v, std::memory_order_release);
 }
 
 }  // namespace
 
-RegionTable::RegionTable(Segment& seg, Stats& stats, EvictionPolicy& policy)
+RegionTable::RegionTable(shm::Segment& seg, stats::Stats& stats, EvictionPolicy& policy)
     : seg_(seg), stats_(stats), policy_(policy), prefault_(seg) {}
 
 bool RegionTable::pin(std::uint32_t r, std::uint8_t gen8) {
@@ -33,9 +33,9 @@ bool RegionTable::pin(std::uint32_t r, std::uint8_t gen8) {
   std::atomic<std::uint64_t>& st = desc(r).state;
   std::uint64_t s = st.load(std::memory_order_acquire);
   for (;;) {
-    RegionPhase ph = state_phase(s);
-    if ((ph != RegionPhase::Open && ph != RegionPhase::Sealed) ||
-        static_cast<std::uint8_t>(state_gen(s)) != gen8 || state_readers(s) == 0xffffff) {
+    shm::RegionPhase ph = shm::state_phase(s);
+    if ((ph != shm::RegionPhase::Open && ph != shm::RegionPhase::Sealed) ||
+        static_cast<std::uint8_t>(shm::state_gen(s)) != gen8 || shm::state_readers(s) == 0xffffff) {
       return false;
     }
     // acquire on success: we then see every item published in this generation.
@@ -50,7 +50,7 @@ bool RegionTable::pin_open(std::uint32_t r, std::uint64_t& s) {
   std::atomic<std::uint64_t>& st = desc(r).state;
   s = st.load(std::memory_order_acquire);
   for (;;) {
-    if (state_phase(s) != RegionPhase::Open || state_readers(s) == 0xffffff) return false;
+    if (shm::state_phase(s) != shm::RegionPhase::Open || shm::state_readers(s) == 0xffffff) return false;
     if (st.compare_exchange_weak(s, s + 1, std::memory_order_acquire, std::memory_order_acquire)) {
       stats_.record_pin(r, +1);
       return true;
@@ -68,36 +68,36 @@ void RegionTable::unpin(std::uint32_t r) {
 void RegionTable::seal(std::uint32_t r) {
   std::atomic<std::uint64_t>& st = desc(r).state;
   std::uint64_t s = st.load(std::memory_order_acquire);
-  while (state_phase(s) == RegionPhase::Open) {
-    std::uint64_t sealed = region_state(state_gen(s), RegionPhase::Sealed, state_readers(s));
+  while (shm::state_phase(s) == shm::RegionPhase::Open) {
+    std::uint64_t sealed = shm::region_state(shm::state_gen(s), shm::RegionPhase::Sealed, shm::state_readers(s));
     if (st.compare_exchange_weak(s, sealed, std::memory_order_acq_rel)) return;
   }
 }
 
 bool RegionTable::try_reclaim(std::uint32_t r) {
-  RegionDesc& d = desc(r);
+  shm::RegionDesc& d = desc(r);
   std::uint64_t s = d.state.load(std::memory_order_acquire);
-  if (state_phase(s) != RegionPhase::Sealed || state_readers(s) != 0 ||
+  if (shm::state_phase(s) != shm::RegionPhase::Sealed || shm::state_readers(s) != 0 ||
       d.pinned.load(std::memory_order_acquire) != 0) {
     return false;
   }
-  std::uint64_t mine = region_state(state_gen(s) + 1, RegionPhase::Reclaiming, 0);
+  std::uint64_t mine = shm::region_state(shm::state_gen(s) + 1, shm::RegionPhase::Reclaiming, 0);
   // acq_rel: we see all the writes of the last readers (their release
   // unpin), and nobody can pin the old generation after this.
   return d.state.compare_exchange_strong(s, mine, std::memory_order_acq_rel);
 }
 
 void RegionTable::walk(std::uint32_t r, std::uint32_t gen, std::uint64_t limit,
-                       const std::function<void(const ItemHeader&, std::span<const std::byte>)>& fn) const {
+                       const std::function<void(const shm::ItemHeader&, std::span<const std::byte>)>& fn) const {
   const std::uint64_t end = std::min<std::uint64_t>(limit, region_size());
   std::uint64_t off = 0;
-  while (off + sizeof(ItemHeader) <= end) {
-    const ItemHeader* h = item(r, static_cast<std::uint32_t>(off));
+  while (off + sizeof(shm::ItemHeader) <= end) {
+    const shm::ItemHeader* h = item(r, static_cast<std::uint32_t>(off));
     std::uint32_t magic = load_magic(h);
-    if (magic != kItemMagic && magic != kReservedMagic) break;  // a tail, or never written
+    if (magic != shm::kItemMagic && magic != shm::kReservedMagic) break;  // a tail, or never written
     if (h->region_gen != gen) break;  // left from an earlier generation
     if (off + item_span(h->length) > end) break;
-    if (magic == kItemMagic) {
+    if (magic == shm::kItemMagic) {
       fn(*h, std::span<const std::byte>(reinterpret_cast<const std::byte*>(h + 1), h->length));
     }
     off += item_span(h->length);
@@ -108,29 +108,29 @@ std::uint32_t RegionTable::take_region(bool may_evict) {
   // A never-used region first.
   const std::uint32_t n = count();
   for (std::uint32_t r = 0; r < n; ++r) {
-    RegionDesc& d = desc(r);
+    shm::RegionDesc& d = desc(r);
     std::uint64_t s = d.state.load(std::memory_order_acquire);
-    if (state_phase(s) != RegionPhase::Free) continue;
-    if (d.state.compare_exchange_strong(s, region_state(state_gen(s), RegionPhase::Reclaiming, 0),
+    if (shm::state_phase(s) != shm::RegionPhase::Free) continue;
+    if (d.state.compare_exchange_strong(s, shm::region_state(shm::state_gen(s), shm::RegionPhase::Reclaiming, 0),
                                         std::memory_order_acq_rel)) {
       prefault_.taken(r);  // the next never-used ones get their pages off this path
       return r;
     }
   }
-  if (!may_evict) return kNoRegion;
+  if (!may_evict) return shm::kNoRegion;
   std::uint32_t r = policy_.reclaim(*this);
-  if (r == kNoRegion && stats_.reap_dead() > 0) r = policy_.reclaim(*this);
-  if (r == kNoRegion) return kNoRegion;
+  if (r == shm::kNoRegion && stats_.reap_dead() > 0) r = policy_.reclaim(*this);
+  if (r == shm::kNoRegion) return shm::kNoRegion;
 
-  RegionDesc& d = desc(r);
+  shm::RegionDesc& d = desc(r);
   std::uint32_t items = 0;
   // try_reclaim bumped the generation; the items are of the one before.
-  std::uint32_t old_gen = state_gen(d.state.load(std::memory_order_acquire)) - 1;
-  walk(r, old_gen, d.used.load(std::memory_order_relaxed), [&](const ItemHeader& h, std::span<const std::byte> data) {
+  std::uint32_t old_gen = shm::state_gen(d.state.load(std::memory_order_acquire)) - 1;
+  walk(r, old_gen, d.used.load(std::memory_order_relaxed), [&](const shm::ItemHeader& h, std::span<const std::byte> data) {
     ++items;
     if (sink_) sink_(h, data);
   });
-  stats_.add(Counter::Evictions, items);
+  stats_.add(shm::Counter::Evictions, items);
   return r;
 }
 
@@ -139,48 +139,48 @@ Result<Reservation> RegionTable::reserve(std::uint32_t length, bool may_evict) {
   if (need > region_size()) {
     return make_error(Status::InvalidArgument, "item of " + std::to_string(length) + " bytes exceeds a region");
   }
-  SegmentHeader& hdr = seg_.header();
+  shm::SegmentHeader& hdr = seg_.header();
   for (int attempt = 0; attempt < 64; ++attempt) {
     std::uint32_t r = hdr.current_region.load(std::memory_order_acquire);
-    if (r != kNoRegion && r < count()) {
+    if (r != shm::kNoRegion && r < count()) {
       std::uint64_t s = 0;
       if (pin_open(r, s)) {
-        RegionDesc& d = desc(r);
+        shm::RegionDesc& d = desc(r);
         std::uint64_t off = d.used.fetch_add(need, std::memory_order_relaxed);
         if (off + need <= region_size()) {
           Reservation res;
           res.region = r;
           res.offset = static_cast<std::uint32_t>(off);
-          res.gen = state_gen(s);
+          res.gen = shm::state_gen(s);
           res.length = length;
           res.header = item(r, res.offset);
           res.header->length = length;
           res.header->region_gen = res.gen;
-          store_magic(res.header, kReservedMagic);
+          store_magic(res.header, shm::kReservedMagic);
           res.data = std::span<std::byte>(reinterpret_cast<std::byte*>(res.header + 1), length);
           return res;
         }
         // Full: mark where items end, then move everyone to a new region.
-        if (off + sizeof(ItemHeader) <= region_size()) store_magic(item(r, static_cast<std::uint32_t>(off)), kTailMagic);
+        if (off + sizeof(shm::ItemHeader) <= region_size()) store_magic(item(r, static_cast<std::uint32_t>(off)), shm::kTailMagic);
         unpin(r);
         seal(r);
       }
-      hdr.current_region.compare_exchange_strong(r, kNoRegion, std::memory_order_acq_rel);
+      hdr.current_region.compare_exchange_strong(r, shm::kNoRegion, std::memory_order_acq_rel);
       continue;
     }
     std::uint32_t fresh = take_region(may_evict);
-    if (fresh == kNoRegion) {
+    if (fresh == shm::kNoRegion) {
       return make_error(Status::NoSpace, may_evict ? "cache full and nothing can be evicted"
                                                    : "cache full (and this fill may not evict)");
     }
-    RegionDesc& d = desc(fresh);
+    shm::RegionDesc& d = desc(fresh);
     d.used.store(0, std::memory_order_relaxed);
     d.items.store(0, std::memory_order_relaxed);
     d.referenced.store(0, std::memory_order_relaxed);
     std::uint64_t s = d.state.load(std::memory_order_relaxed);
     // release: the reset above is visible to whoever pins it open.
-    d.state.store(region_state(state_gen(s), RegionPhase::Open, 0), std::memory_order_release);
-    std::uint32_t none = kNoRegion;
+    d.state.store(shm::region_state(shm::state_gen(s), shm::RegionPhase::Open, 0), std::memory_order_release);
+    std::uint32_t none = shm::kNoRegion;
     if (!hdr.current_region.compare_exchange_strong(none, fresh, std::memory_order_acq_rel)) {
       // Another process installed one first; ours waits sealed and empty,
       // reclaimable at once.
@@ -191,7 +191,7 @@ Result<Reservation> RegionTable::reserve(std::uint32_t length, bool may_evict) {
 }
 
 void RegionTable::publish(const Reservation& res) {
-  store_magic(res.header, kItemMagic);
+  store_magic(res.header, shm::kItemMagic);
   desc(res.region).items.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -200,12 +200,12 @@ void RegionTable::release(const Reservation& res) { unpin(res.region); }
 std::uint64_t RegionTable::used_bytes() const {
   std::uint64_t total = 0;
   for (std::uint32_t r = 0; r < count(); ++r) {
-    RegionPhase ph = state_phase(desc(r).state.load(std::memory_order_relaxed));
-    if (ph == RegionPhase::Open || ph == RegionPhase::Sealed) {
+    shm::RegionPhase ph = shm::state_phase(desc(r).state.load(std::memory_order_relaxed));
+    if (ph == shm::RegionPhase::Open || ph == shm::RegionPhase::Sealed) {
       total += std::min<std::uint64_t>(desc(r).used.load(std::memory_order_relaxed), region_size());
     }
   }
   return total;
 }
 
-}  // namespace objcache::shm
+}  // namespace objcache::ram

@@ -16,30 +16,30 @@
 #include "shm/segment.h"
 #include "stats/stats.h"
 
-namespace objcache::shm {
+namespace objcache::ram {
 
 struct Reservation {
-  std::uint32_t region = kNoRegion;
+  std::uint32_t region = shm::kNoRegion;
   std::uint32_t offset = 0;  // of the ItemHeader, in bytes
   std::uint32_t gen = 0;
   std::uint32_t length = 0;  // data bytes
-  ItemHeader* header = nullptr;
+  shm::ItemHeader* header = nullptr;
   std::span<std::byte> data;
 };
 
 // Called for every complete item of a region about to be reused.
-using ReclaimSink = std::function<void(const ItemHeader&, std::span<const std::byte>)>;
+using ReclaimSink = std::function<void(const shm::ItemHeader&, std::span<const std::byte>)>;
 
 class RegionTable {
  public:
-  RegionTable(Segment& seg, Stats& stats, EvictionPolicy& policy);
+  RegionTable(shm::Segment& seg, stats::Stats& stats, EvictionPolicy& policy);
 
   std::uint32_t count() const { return seg_.geometry().region_count; }
   std::uint64_t region_size() const { return seg_.geometry().region_size; }
-  RegionDesc& desc(std::uint32_t r) const { return seg_.regions()[r]; }
+  shm::RegionDesc& desc(std::uint32_t r) const { return seg_.regions()[r]; }
   std::atomic<std::uint64_t>& clock_hand() const { return seg_.header().clock_hand; }
-  ItemHeader* item(std::uint32_t r, std::uint32_t offset) const {
-    return reinterpret_cast<ItemHeader*>(seg_.region_data(r) + offset);
+  shm::ItemHeader* item(std::uint32_t r, std::uint32_t offset) const {
+    return reinterpret_cast<shm::ItemHeader*>(seg_.region_data(r) + offset);
   }
 
   // Pins r for reading if it is at generation gen8 (low 8 bits) and open
@@ -75,13 +75,13 @@ class RegionTable {
   std::uint32_t take_region(bool may_evict);
   // Visits the complete items of r written in generation gen, up to limit.
   void walk(std::uint32_t r, std::uint32_t gen, std::uint64_t limit,
-            const std::function<void(const ItemHeader&, std::span<const std::byte>)>& fn) const;
+            const std::function<void(const shm::ItemHeader&, std::span<const std::byte>)>& fn) const;
 
-  Segment& seg_;
-  Stats& stats_;
+  shm::Segment& seg_;
+  stats::Stats& stats_;
   EvictionPolicy& policy_;
   ReclaimSink sink_;
   Prefaulter prefault_;
 };
 
-}  // namespace objcache::shm
+}  // namespace objcache::ram

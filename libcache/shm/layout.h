@@ -44,7 +44,7 @@ struct alignas(kCacheLine) StatSlot {
   // The owning pid, 0 when free. CAS (acq_rel) to claim; a dead owner's
   // slot is taken over with its counters kept, so totals never go down.
   std::atomic<std::int32_t> pid;
-  // GETs this process holds slots of the fetch gate for (FetchGate); the
+  // GETs this process holds slots of the fetch gate for (fill::Gate); the
   // process taking over a dead owner's slot gives them back.
   std::atomic<std::uint32_t> gets_in_flight;
   std::uint8_t pad[kCacheLine - 8];

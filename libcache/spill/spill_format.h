@@ -28,11 +28,9 @@
 
 #include "util/checksum.h"
 
-namespace objcache {
-struct BlockKey;
-}
-
 namespace objcache::spill {
+
+struct BlockKey;
 
 static_assert(std::endian::native == std::endian::little, "spill files are little-endian");
 

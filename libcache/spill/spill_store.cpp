@@ -17,12 +17,8 @@
 #include "spill/spill_queue.h"
 #include "util/log.h"
 
-namespace objcache {
+namespace objcache::spill {
 
-using spill::BlockHeader;
-using spill::IndexSlot;
-using spill::kBlockAlign;
-using spill::kHeaderSize;
 
 namespace {
 
@@ -106,22 +102,22 @@ Result<std::unique_ptr<SpillStore>> SpillStore::open(const SpillOptions& opts) {
   if (!valid_name(opts.cache_name))
     return make_error(Status::InvalidArgument,
                       "spill: cache name '" + opts.cache_name + "' is not [A-Za-z0-9._-]+");
-  if (opts.page_size == 0 || opts.page_size > spill::kMaxBlockData)
+  if (opts.page_size == 0 || opts.page_size > kMaxBlockData)
     return make_error(Status::InvalidArgument, "spill: page_size must be 1 B .. 64 MiB");
-  spill::Geometry g;
+  Geometry g;
   g.capacity = opts.capacity / kBlockAlign * kBlockAlign;
   g.page_size = opts.page_size;
-  if (g.capacity > spill::kMaxCapacity)
+  if (g.capacity > kMaxCapacity)
     return make_error(Status::InvalidArgument, "spill: spill_size is over 16 TiB");
-  if (g.capacity < 2 * spill::block_alloc_bytes(opts.page_size))
+  if (g.capacity < 2 * block_alloc_bytes(opts.page_size))
     return make_error(Status::InvalidArgument,
                       "spill: spill_size must hold at least two pages (2 x page_size + 8 KiB)");
   if (opts.max_queue_bytes == 0)
     return make_error(Status::InvalidArgument, "spill: max_queue_bytes must be > 0");
-  g.slot_count = spill::SpillIndex::slot_count_for(g.capacity);
+  g.slot_count = SpillIndex::slot_count_for(g.capacity);
 
   try {
-    auto files = spill::open_spill_files(opts.dir, opts.cache_name, g);
+    auto files = open_spill_files(opts.dir, opts.cache_name, g);
     if (!files) return files.error();
     return std::unique_ptr<SpillStore>(new SpillStore(opts, files->data_fd,
                                                       std::move(files->index),
@@ -132,11 +128,11 @@ Result<std::unique_ptr<SpillStore>> SpillStore::open(const SpillOptions& opts) {
 }
 
 SpillStore::SpillStore(const SpillOptions& opts, int data_fd,
-                       std::unique_ptr<spill::SpillIndex> index, std::string data_path)
+                       std::unique_ptr<SpillIndex> index, std::string data_path)
     : opts_(opts), data_fd_(data_fd), index_(std::move(index)), data_path_(std::move(data_path)) {}
 
 SpillStore::~SpillStore() {
-  spill::SpillQueue* q = queue_.load(std::memory_order_acquire);
+  SpillQueue* q = queue_.load(std::memory_order_acquire);
   // A queue made by another pid is our parent's, copied by fork: its thread
   // does not exist here and its mutex may be held forever. It is leaked on
   // purpose; destroying it could hang.
@@ -156,18 +152,18 @@ void SpillStore::disable(const char* what, int err) {
 
 spill::SpillQueue* SpillStore::queue_for_this_process() {
   const pid_t pid = ::getpid();
-  spill::SpillQueue* q = queue_.load(std::memory_order_acquire);
+  SpillQueue* q = queue_.load(std::memory_order_acquire);
   while (q == nullptr || q->owner() != pid) {
     // None yet, or the parent's (we are a forked child): build our own,
     // never touching the old one's lock.
-    auto fresh = spill::SpillQueue::start(
+    auto fresh = SpillQueue::start(
         opts_.max_queue_bytes, kMaxQueueBlocks,
-        [this](spill::PendingBlock& b) { write_block(b); });
+        [this](PendingBlock& b) { write_block(b); });
     if (!fresh) {
       disable("starting the writer for", EAGAIN);
       return nullptr;
     }
-    spill::SpillQueue* mine = fresh->release();
+    SpillQueue* mine = fresh->release();
     // acq_rel: publishes our queue; on failure acquires the winner's.
     if (queue_.compare_exchange_strong(q, mine, std::memory_order_acq_rel,
                                        std::memory_order_acquire))
@@ -184,9 +180,9 @@ bool SpillStore::submit(const BlockKey& key, std::string_view etag, std::uint64_
     return false;
   };
   if (!enabled() || data.size() > opts_.page_size) return drop();
-  spill::SpillQueue* q = queue_for_this_process();
+  SpillQueue* q = queue_for_this_process();
   if (q == nullptr || !q->has_room(data.size())) return drop();
-  spill::PendingBlock b;
+  PendingBlock b;
   try {
     b.buf.reset(new std::byte[kHeaderSize + data.size()]);
   } catch (const std::bad_alloc&) {
@@ -196,24 +192,24 @@ bool SpillStore::submit(const BlockKey& key, std::string_view etag, std::uint64_
   b.key = key;
   b.object_offset = object_offset;
   b.data_len = static_cast<std::uint32_t>(data.size());
-  b.etag_len = static_cast<std::uint16_t>(std::min(etag.size(), spill::kEtagMax));
+  b.etag_len = static_cast<std::uint16_t>(std::min(etag.size(), kEtagMax));
   if (b.etag_len > 0) std::memcpy(b.etag, etag.data(), b.etag_len);
   if (!q->push(std::move(b))) return drop();
   return true;
 }
 
 void SpillStore::flush() {
-  spill::SpillQueue* q = queue_.load(std::memory_order_acquire);
+  SpillQueue* q = queue_.load(std::memory_order_acquire);
   if (q != nullptr && q->owner() == ::getpid()) q->flush();
 }
 
 // On the writer thread.
-void SpillStore::write_block(spill::PendingBlock& b) {
+void SpillStore::write_block(PendingBlock& b) {
   if (!enabled()) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  const std::uint64_t hash = spill::key_hash(b.key);
+  const std::uint64_t hash = key_hash(b.key);
   IndexSlot existing;
   const bool have = find_exact(hash, b.key, &existing);
   // A copy in the younger half of the log is kept; an older one is written
@@ -222,12 +218,12 @@ void SpillStore::write_block(spill::PendingBlock& b) {
     duplicates_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  const std::uint64_t alloc = spill::block_alloc_bytes(b.data_len);
+  const std::uint64_t alloc = block_alloc_bytes(b.data_len);
   const std::uint64_t logical = index_->allocate(alloc);
 
   BlockHeader h{};
-  h.magic = spill::kBlockMagic;
-  h.version = spill::kBlockVersion;
+  h.magic = kBlockMagic;
+  h.version = kBlockVersion;
   h.header_size = kHeaderSize;
   h.nonce = index_->nonce();
   h.logical_offset = logical;
@@ -238,7 +234,7 @@ void SpillStore::write_block(spill::PendingBlock& b) {
   h.object_offset = b.object_offset;
   h.etag_len = b.etag_len;
   std::memcpy(h.etag, b.etag, b.etag_len);
-  h.checksum = spill::block_checksum(h, {b.buf.get() + kHeaderSize, b.data_len});
+  h.checksum = block_checksum(h, {b.buf.get() + kHeaderSize, b.data_len});
   std::memcpy(b.buf.get(), &h, kHeaderSize);
 
   const auto phys = static_cast<off_t>(logical % index_->capacity());
@@ -269,7 +265,7 @@ bool SpillStore::find_exact(std::uint64_t hash, const BlockKey& key, IndexSlot* 
     const auto phys = static_cast<off_t>(s.logical % index_->capacity());
     if (pread_full(data_fd_, &h, kHeaderSize, phys) != static_cast<ssize_t>(kHeaderSize))
       return false;
-    if (h.magic != spill::kBlockMagic || h.nonce != index_->nonce() ||
+    if (h.magic != kBlockMagic || h.nonce != index_->nonce() ||
         h.logical_offset != s.logical || !same_key(h, key))
       return false;
     *found = s;
@@ -298,8 +294,8 @@ SpillStore::Check SpillStore::read_into(const IndexSlot& s, const BlockKey& key,
   // after a writer reached it, it is just gone.
   const auto bad = [&] { return index_->intact(s.logical) ? Check::Bad : Check::Stale; };
 
-  if (got < static_cast<ssize_t>(kHeaderSize) || h.magic != spill::kBlockMagic ||
-      h.version != spill::kBlockVersion || h.header_size != kHeaderSize ||
+  if (got < static_cast<ssize_t>(kHeaderSize) || h.magic != kBlockMagic ||
+      h.version != kBlockVersion || h.header_size != kHeaderSize ||
       h.nonce != index_->nonce() || h.logical_offset != s.logical)
     return bad();
   if (!same_key(h, key)) {
@@ -310,12 +306,12 @@ SpillStore::Check SpillStore::read_into(const IndexSlot& s, const BlockKey& key,
     Check c = check_block(s, buf, &other);
     return c == Check::Good ? Check::Foreign : c;
   }
-  if (h.data_len > index_->page_size() || spill::block_alloc_bytes(h.data_len) != s.alloc_bytes)
+  if (h.data_len > index_->page_size() || block_alloc_bytes(h.data_len) != s.alloc_bytes)
     return bad();
   if (h.data_len > out.size()) return Check::TooSmall;
   if (got < static_cast<ssize_t>(kHeaderSize + h.data_len)) return bad();
   if (h.data_len > lo) std::memcpy(out.data() + lo, tail, h.data_len - lo);
-  if (spill::block_checksum(h, out.first(h.data_len)) != h.checksum) return bad();
+  if (block_checksum(h, out.first(h.data_len)) != h.checksum) return bad();
   // Re-check after the read (seq_cst, see IndexHeader::cursor): a writer
   // that overwrote the block during our pread has moved the cursor first.
   if (!index_->intact(s.logical)) return Check::Stale;
@@ -336,13 +332,13 @@ SpillStore::Check SpillStore::check_block(const IndexSlot& s, std::vector<std::b
   if (got < static_cast<ssize_t>(kHeaderSize)) return bad();
   BlockHeader h;
   std::memcpy(&h, buf.data(), kHeaderSize);
-  if (h.magic != spill::kBlockMagic || h.version != spill::kBlockVersion ||
+  if (h.magic != kBlockMagic || h.version != kBlockVersion ||
       h.header_size != kHeaderSize || h.nonce != index_->nonce() ||
       h.logical_offset != s.logical || h.data_len > index_->page_size() ||
-      spill::block_alloc_bytes(h.data_len) != s.alloc_bytes ||
+      block_alloc_bytes(h.data_len) != s.alloc_bytes ||
       got < static_cast<ssize_t>(kHeaderSize + h.data_len))
     return bad();
-  if (spill::block_checksum(h, {buf.data() + kHeaderSize, h.data_len}) != h.checksum) return bad();
+  if (block_checksum(h, {buf.data() + kHeaderSize, h.data_len}) != h.checksum) return bad();
   if (!index_->intact(s.logical)) return Check::Stale;
   *key = BlockKey{h.id_lo, h.id_hi, h.page};
   return Check::Good;
@@ -355,7 +351,7 @@ Result<std::size_t> SpillStore::read(const BlockKey& key, std::span<std::byte> o
   }
   std::size_t len = 0;
   Check outcome = Check::Stale;
-  index_->probe(spill::key_hash(key), [&](const IndexSlot& s) {
+  index_->probe(key_hash(key), [&](const IndexSlot& s) {
     switch (read_into(s, key, out, &len)) {
       case Check::Good:
         outcome = Check::Good;
@@ -387,14 +383,14 @@ Result<std::size_t> SpillStore::read(const BlockKey& key, std::span<std::byte> o
 
 bool SpillStore::contains(const BlockKey& key) const {
   if (!enabled()) return false;
-  return index_->probe(spill::key_hash(key), [](const IndexSlot&) { return true; });
+  return index_->probe(key_hash(key), [](const IndexSlot&) { return true; });
 }
 
 void SpillStore::remove(const BlockKey& key) {
-  const std::uint64_t hash = spill::key_hash(key);
+  const std::uint64_t hash = key_hash(key);
   IndexSlot s;
   // Each pass removes the first copy; a key rarely has more than one.
-  for (int i = 0; i < static_cast<int>(spill::kMaxProbe) && find_exact(hash, key, &s); ++i)
+  for (int i = 0; i < static_cast<int>(kMaxProbe) && find_exact(hash, key, &s); ++i)
     index_->drop(s);
 }
 
@@ -410,8 +406,8 @@ VerifyReport SpillStore::verify() {
     bool ok = c == Check::Good;
     if (ok) {
       // The entry must also sit where its key's hash puts it.
-      const std::uint64_t hash = spill::key_hash(key);
-      ok = spill::key_tag(hash) == spill::entry::tag(s.entry) && index_->in_window(hash, s.slot);
+      const std::uint64_t hash = key_hash(key);
+      ok = key_tag(hash) == entry::tag(s.entry) && index_->in_window(hash, s.slot);
     }
     if (!ok) {
       ++report.bad_blocks;
@@ -436,4 +432,4 @@ SpillStats SpillStore::stats() const {
   return st;
 }
 
-}  // namespace objcache
+}  // namespace objcache::spill

@@ -20,14 +20,12 @@
 #include "objcache/config.h"
 #include "objcache/result.h"
 
-namespace objcache {
+namespace objcache::spill {
 
-namespace spill {
 class SpillIndex;
 class SpillQueue;
 struct PendingBlock;
 struct IndexSlot;
-}  // namespace spill
 
 // One cached page: the object's 128-bit identity (which includes its ETag)
 // and the page number within it.
@@ -118,26 +116,26 @@ class SpillStore {
  private:
   enum class Check { Good, Bad, Stale, Foreign, TooSmall };
 
-  SpillStore(const SpillOptions& opts, int data_fd, std::unique_ptr<spill::SpillIndex> index,
+  SpillStore(const SpillOptions& opts, int data_fd, std::unique_ptr<SpillIndex> index,
              std::string data_path);
-  spill::SpillQueue* queue_for_this_process();
-  void write_block(spill::PendingBlock& b);
-  Check read_into(const spill::IndexSlot& s, const BlockKey& key, std::span<std::byte> out,
+  SpillQueue* queue_for_this_process();
+  void write_block(PendingBlock& b);
+  Check read_into(const IndexSlot& s, const BlockKey& key, std::span<std::byte> out,
                   std::size_t* len);
   // Reads a whole block into buf and checks it; *key is the header's key.
-  Check check_block(const spill::IndexSlot& s, std::vector<std::byte>& buf, BlockKey* key);
+  Check check_block(const IndexSlot& s, std::vector<std::byte>& buf, BlockKey* key);
   // Finds key's entry by reading candidate headers (no checksum); false if none.
-  bool find_exact(std::uint64_t hash, const BlockKey& key, spill::IndexSlot* found);
+  bool find_exact(std::uint64_t hash, const BlockKey& key, IndexSlot* found);
   // Turns the tier off for this process, logging once.
   void disable(const char* what, int err);
 
   const SpillOptions opts_;
   const int data_fd_;
-  const std::unique_ptr<spill::SpillIndex> index_;
+  const std::unique_ptr<SpillIndex> index_;
   const std::string data_path_;
   // The writer queue of the process that created it. acquire/release: a
   // queue is fully built before another thread of the process uses it.
-  std::atomic<spill::SpillQueue*> queue_{nullptr};
+  std::atomic<SpillQueue*> queue_{nullptr};
   // relaxed: a flag; a thread that misses the change writes or reads once
   // more, which is harmless.
   std::atomic<bool> disabled_{false};
@@ -146,4 +144,4 @@ class SpillStore {
       duplicates_{0};
 };
 
-}  // namespace objcache
+}  // namespace objcache::spill

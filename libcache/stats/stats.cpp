@@ -7,13 +7,13 @@
 #include "util/log.h"
 #include "util/process.h"
 
-namespace objcache::shm {
+namespace objcache::stats {
 
-StatSlot* Stats::acquire_slot() {
+shm::StatSlot* Stats::acquire_slot() {
   reap_dead();
   pid_t me = proc::self();
-  StatSlot* slots = seg_.stat_slots();
-  for (std::uint32_t i = 0; i < kMaxStatSlots; ++i) {
+  shm::StatSlot* slots = seg_.stat_slots();
+  for (std::uint32_t i = 0; i < shm::kMaxStatSlots; ++i) {
     std::int32_t expected = 0;
     if (slots[i].pid.compare_exchange_strong(expected, me, std::memory_order_acq_rel)) {
       return &slots[i];
@@ -22,7 +22,7 @@ StatSlot* Stats::acquire_slot() {
   return nullptr;
 }
 
-StatSlot* Stats::slot() {
+shm::StatSlot* Stats::slot() {
   std::uint64_t gen = proc::fork_generation();
   if (slot_gen_.load(std::memory_order_acquire) == gen) return slot_.load(std::memory_order_relaxed);
   // First use, or we are a forked child still holding the parent's slot.
@@ -39,11 +39,11 @@ StatSlot* Stats::slot() {
     if (lock_.compare_exchange_weak(held, mine, std::memory_order_acq_rel)) break;
   }
   if (slot_gen_.load(std::memory_order_acquire) != gen) {
-    StatSlot* s = acquire_slot();
+    shm::StatSlot* s = acquire_slot();
     if (s == nullptr) {
       // More than kMaxStatSlots processes: this one's counts are lost,
       // never misattributed.
-      OC_WARN("all %u stats slots of %s are taken; this process is not counted", kMaxStatSlots,
+      OC_WARN("all %u stats slots of %s are taken; this process is not counted", shm::kMaxStatSlots,
               seg_.path().c_str());
     }
     slot_.store(s, std::memory_order_relaxed);
@@ -53,18 +53,18 @@ StatSlot* Stats::slot() {
   return slot_.load(std::memory_order_relaxed);
 }
 
-void Stats::add(Counter c, std::uint64_t n, int mount) {
-  StatSlot* s = slot();
+void Stats::add(shm::Counter c, std::uint64_t n, int mount) {
+  shm::StatSlot* s = slot();
   if (s == nullptr) return;
   auto i = static_cast<std::uint32_t>(c);
   s->counters[0][i].fetch_add(n, std::memory_order_relaxed);
-  if (mount >= 0 && mount < static_cast<int>(kMaxMountStats)) {
+  if (mount >= 0 && mount < static_cast<int>(shm::kMaxMountStats)) {
     s->counters[1 + mount][i].fetch_add(n, std::memory_order_relaxed);
   }
 }
 
 void Stats::record_pin(std::uint32_t r, int delta) {
-  StatSlot* s = slot();
+  shm::StatSlot* s = slot();
   if (s == nullptr) return;
   // Entries are [region+1:32][count:32]; only this process writes its slot
   // (its threads race with each other, hence the CAS loops).
@@ -91,9 +91,9 @@ void Stats::record_pin(std::uint32_t r, int delta) {
 
 std::uint32_t Stats::reap_dead() {
   std::uint32_t returned = 0;
-  StatSlot* slots = seg_.stat_slots();
-  RegionDesc* regions = seg_.regions();
-  for (std::uint32_t i = 0; i < kMaxStatSlots; ++i) {
+  shm::StatSlot* slots = seg_.stat_slots();
+  shm::RegionDesc* regions = seg_.regions();
+  for (std::uint32_t i = 0; i < shm::kMaxStatSlots; ++i) {
     std::int32_t pid = slots[i].pid.load(std::memory_order_acquire);
     if (pid <= 0 || proc::alive(pid)) continue;
     // -1 marks "being reaped" so two reapers do not both return the pins.
@@ -121,7 +121,7 @@ std::uint32_t Stats::reap_dead() {
 }
 
 void Stats::add_gets_in_flight(int delta) {
-  StatSlot* s = slot();
+  shm::StatSlot* s = slot();
   if (s == nullptr) return;
   s->gets_in_flight.fetch_add(static_cast<std::uint32_t>(delta), std::memory_order_acq_rel);
 }
@@ -133,13 +133,13 @@ void Stats::note_seen(std::uint64_t page_hash, std::uint32_t length) {
   const std::uint64_t mask = 1ull << (bit % 64);
   if ((word.load(std::memory_order_relaxed) & mask) != 0) return;
   if ((word.fetch_or(mask, std::memory_order_relaxed) & mask) != 0) return;
-  SegmentHeader& h = seg_.header();
+  shm::SegmentHeader& h = seg_.header();
   h.seen_pages.fetch_add(1, std::memory_order_relaxed);
   h.seen_bytes.fetch_add(length, std::memory_order_relaxed);
 }
 
 std::uint64_t Stats::working_set_bytes() const {
-  const SegmentHeader& h = seg_.header();
+  const shm::SegmentHeader& h = seg_.header();
   const double set = static_cast<double>(h.seen_pages.load(std::memory_order_relaxed));
   const double bytes = static_cast<double>(h.seen_bytes.load(std::memory_order_relaxed));
   if (set <= 0) return 0;
@@ -152,14 +152,14 @@ std::uint64_t Stats::working_set_bytes() const {
 
 StatsSnapshot Stats::snapshot() const {
   StatsSnapshot s;
-  s.mounts.resize(kMaxMountStats);
-  const StatSlot* slots = seg_.stat_slots();
-  for (std::uint32_t i = 0; i < kMaxStatSlots; ++i) {
+  s.mounts.resize(shm::kMaxMountStats);
+  const shm::StatSlot* slots = seg_.stat_slots();
+  for (std::uint32_t i = 0; i < shm::kMaxStatSlots; ++i) {
     std::int32_t pid = slots[i].pid.load(std::memory_order_relaxed);
     if (pid > 0 && proc::alive(pid)) ++s.processes;
-    for (std::uint32_t c = 0; c < kNumCounters; ++c) {
+    for (std::uint32_t c = 0; c < shm::kNumCounters; ++c) {
       s.total.v[c] += slots[i].counters[0][c].load(std::memory_order_relaxed);
-      for (std::uint32_t m = 0; m < kMaxMountStats; ++m) {
+      for (std::uint32_t m = 0; m < shm::kMaxMountStats; ++m) {
         s.mounts[m].v[c] += slots[i].counters[1 + m][c].load(std::memory_order_relaxed);
       }
     }
@@ -167,4 +167,4 @@ StatsSnapshot Stats::snapshot() const {
   return s;
 }
 
-}  // namespace objcache::shm
+}  // namespace objcache::stats

@@ -12,11 +12,11 @@
 
 #include "shm/segment.h"
 
-namespace objcache::shm {
+namespace objcache::stats {
 
 struct CounterSet {
-  std::array<std::uint64_t, kNumCounters> v{};
-  std::uint64_t get(Counter c) const { return v[static_cast<std::uint32_t>(c)]; }
+  std::array<std::uint64_t, shm::kNumCounters> v{};
+  std::uint64_t get(shm::Counter c) const { return v[static_cast<std::uint32_t>(c)]; }
 };
 
 struct StatsSnapshot {
@@ -27,10 +27,10 @@ struct StatsSnapshot {
 
 class Stats {
  public:
-  explicit Stats(Segment& seg) : seg_(seg) {}
+  explicit Stats(shm::Segment& seg) : seg_(seg) {}
 
   // Adds n to counter c, overall and for mount (when 0 <= mount < kMaxMountStats).
-  void add(Counter c, std::uint64_t n, int mount = -1);
+  void add(shm::Counter c, std::uint64_t n, int mount = -1);
   // Records that this process took (+1) or dropped (-1) a pin on region r.
   void record_pin(std::uint32_t r, int delta);
   StatsSnapshot snapshot() const;
@@ -50,13 +50,13 @@ class Stats {
   std::uint32_t reap_dead();
 
  private:
-  StatSlot* slot();
-  StatSlot* acquire_slot();
+  shm::StatSlot* slot();
+  shm::StatSlot* acquire_slot();
 
-  Segment& seg_;
+  shm::Segment& seg_;
   // The slot of this process and the fork generation it was taken in.
   // acquire/release: a thread that sees the generation sees the slot.
-  std::atomic<StatSlot*> slot_{nullptr};
+  std::atomic<shm::StatSlot*> slot_{nullptr};
   std::atomic<std::uint64_t> slot_gen_{~0ull};
   // Taking a slot is serialized by a lock word holding (fork generation
   // + 1) of its holder: a word left by a thread of the parent at fork time
@@ -64,4 +64,4 @@ class Stats {
   std::atomic<std::uint64_t> lock_{0};
 };
 
-}  // namespace objcache::shm
+}  // namespace objcache::stats

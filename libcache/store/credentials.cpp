@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-namespace objcache {
+namespace objcache::store {
 namespace {
 
 std::string getenv_str(const char* name) {
@@ -203,4 +203,4 @@ std::string mask_secret(const std::string& s) {
   return s.substr(0, 4) + std::string(s.size() - 8, '*') + s.substr(s.size() - 4);
 }
 
-}  // namespace objcache
+}  // namespace objcache::store

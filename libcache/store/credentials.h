@@ -9,7 +9,7 @@
 #include "objcache/result.h"
 #include "store/sigv4.h"
 
-namespace objcache {
+namespace objcache::store {
 
 struct ResolvedCredentials {
   bool anonymous = false;
@@ -24,4 +24,4 @@ Result<ResolvedCredentials> resolve_credentials(const std::string& spec);
 // "AKIA************MPLE": enough to recognize a key id, not to use it.
 std::string mask_secret(const std::string& s);
 
-}  // namespace objcache
+}  // namespace objcache::store

@@ -19,7 +19,7 @@
 
 #include "util/log.h"
 
-namespace objcache {
+namespace objcache::store {
 namespace {
 
 // Bodies we keep in memory (error replies, listings) are small; a runaway
@@ -454,4 +454,4 @@ Result<HttpResponse> HttpClient::perform(HttpRequest req) {
 
 std::size_t HttpClient::peak_in_flight() const { return impl_->peak.load(std::memory_order_relaxed); }
 
-}  // namespace objcache
+}  // namespace objcache::store

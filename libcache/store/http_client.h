@@ -18,7 +18,7 @@
 
 #include "objcache/result.h"
 
-namespace objcache {
+namespace objcache::store {
 
 struct HttpOptions {
   std::chrono::milliseconds connect_timeout{5000};
@@ -81,4 +81,4 @@ class HttpClient {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace objcache
+}  // namespace objcache::store

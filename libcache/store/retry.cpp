@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-namespace objcache {
+namespace objcache::store {
 
 Status status_from_http(int http, std::string_view code) {
   // The S3 error code is more precise than the status where both exist.
@@ -50,4 +50,4 @@ std::chrono::milliseconds backoff(const RetryPolicy& p, Status last, int attempt
   return std::chrono::milliseconds(static_cast<std::int64_t>(ceiling * r));
 }
 
-}  // namespace objcache
+}  // namespace objcache::store

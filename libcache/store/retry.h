@@ -10,7 +10,7 @@
 
 #include "objcache/result.h"
 
-namespace objcache {
+namespace objcache::store {
 
 // The Status for an HTTP reply that is not a success, given S3's <Code>
 // (may be empty, e.g. for HEAD, whose reply has no body).
@@ -30,4 +30,4 @@ struct RetryPolicy {
 // where random01 is in [0, 1). attempt counts from 0 (the first retry).
 std::chrono::milliseconds backoff(const RetryPolicy& p, Status last, int attempt, double random01);
 
-}  // namespace objcache
+}  // namespace objcache::store

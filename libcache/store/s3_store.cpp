@@ -19,7 +19,7 @@
 #include "util/log.h"
 #include "util/process.h"
 
-namespace objcache {
+namespace objcache::store {
 namespace {
 
 std::string getenv_str(const char* name) {
@@ -464,6 +464,11 @@ class S3Store final : public ObjectStore {
 };
 
 }  // namespace
+}  // namespace objcache::store
+
+namespace objcache {
+
+using namespace store;
 
 Result<std::unique_ptr<ObjectStore>> create_s3_store(const StoreConfig& cfg, const std::string& bucket) {
   try {

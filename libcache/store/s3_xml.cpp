@@ -4,7 +4,7 @@
 #include <ctime>
 #include <pugixml.hpp>
 
-namespace objcache::s3xml {
+namespace objcache::store::s3xml {
 namespace {
 
 bool load(pugi::xml_document& doc, std::string_view body) {
@@ -119,4 +119,4 @@ std::string unquote(std::string_view etag) {
   return std::string(etag);
 }
 
-}  // namespace objcache::s3xml
+}  // namespace objcache::store::s3xml

@@ -11,7 +11,7 @@
 #include "objcache/object_store.h"
 #include "objcache/result.h"
 
-namespace objcache::s3xml {
+namespace objcache::store::s3xml {
 
 struct S3Error {
   std::string code;     // "NoSuchKey"; "" when the body is not an S3 error
@@ -37,4 +37,4 @@ std::int64_t parse_http_date(std::string_view s);
 // Removes surrounding quotes from an ETag.
 std::string unquote(std::string_view etag);
 
-}  // namespace objcache::s3xml
+}  // namespace objcache::store::s3xml

@@ -17,7 +17,7 @@
 #include <climits>
 #include <ctime>
 
-namespace objcache::sigv4 {
+namespace objcache::store::sigv4 {
 namespace {
 
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
@@ -400,4 +400,4 @@ std::string hex(const std::uint8_t* data, std::size_t n) {
   return out;
 }
 
-}  // namespace objcache::sigv4
+}  // namespace objcache::store::sigv4

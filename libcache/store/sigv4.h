@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-namespace objcache::sigv4 {
+namespace objcache::store::sigv4 {
 
 struct Credentials {
   std::string access_key_id;
@@ -92,4 +92,4 @@ inline constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
 inline constexpr std::string_view kEmptyPayloadHash =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-}  // namespace objcache::sigv4
+}  // namespace objcache::store::sigv4

@@ -28,6 +28,10 @@
 
 namespace objcache {
 
+using fetch::Fetcher;
+using fetch::FetchTarget;
+using fetch::kSmallObjectMax;
+
 namespace {
 
 // The key of a metadata record: NUL, kind, NUL, key. S3 keys are UTF-8 and
@@ -138,7 +142,7 @@ struct Vfs::Impl {
       if (to <= from) return;
       s.ahead_until = to;
     }
-    fetcher->enqueue(FetchPriority::Readahead, std::make_shared<const FetchTarget>(t), from, to - from);
+    fetcher->enqueue(fill::Priority::Readahead, std::make_shared<const FetchTarget>(t), from, to - from);
   }
 
   // One process prefetches a directory, node-wide: a metadata record 'P'
@@ -215,7 +219,7 @@ struct Vfs::Impl {
       std::string key = prefix + e.name;
       ObjectId id = ObjectId::of(mc.source.bucket, key, e.etag);
       auto t = std::make_shared<const FetchTarget>(FetchTarget{m, std::move(key), e.etag, e.size, id});
-      if (!fetcher->enqueue(FetchPriority::Prefetch, t, 0, fetcher->page_count(*t))) {
+      if (!fetcher->enqueue(fill::Priority::Prefetch, t, 0, fetcher->page_count(*t))) {
         std::lock_guard<std::mutex> g(prefetched_mu);
         prefetched_dirs.erase(tag);
         return;
@@ -282,7 +286,7 @@ struct Vfs::Impl {
       if (!page->truncated || page->next_continuation_token.empty()) break;
       req.continuation_token = page->next_continuation_token;
     }
-    return vfs::make_listing(m, prefix, std::move(objects), prefixes);
+    return meta::make_listing(m, prefix, std::move(objects), prefixes);
   }
 
   // The listing of prefix from shared memory, filling it (one LIST node-wide)
@@ -295,8 +299,8 @@ struct Vfs::Impl {
     const ObjectId rec_id = meta_id(m, 'R', prefix, version);
     const std::uint64_t ps = cache->page_size();
     for (int attempt = 0; attempt < 3; ++attempt) {
-      std::byte rec_bytes[vfs::kListingRecordSize];
-      PageRef rec_ref{rec_id, 0, vfs::kListingRecordSize, PageRef::kMetadata};
+      std::byte rec_bytes[meta::kListingRecordSize];
+      PageRef rec_ref{rec_id, 0, meta::kListingRecordSize, PageRef::kMetadata};
       std::shared_ptr<const Listing> built;  // set when this process did the LIST
       Result<PageRead> got = make_error(Status::NotFound, "listing not cached");
       if (fill) {
@@ -304,8 +308,8 @@ struct Vfs::Impl {
           auto l = fetch_listing(m, prefix);
           if (!l) return l.error();
           auto shared = std::make_shared<const Listing>(std::move(*l));
-          std::vector<std::byte> blob = vfs::encode_listing(*shared);
-          vfs::ListingRecord rec{blob.size(), std::random_device{}() | 1ull | (static_cast<std::uint64_t>(::getpid()) << 32)};
+          std::vector<std::byte> blob = meta::encode_listing(*shared);
+          meta::ListingRecord rec{blob.size(), std::random_device{}() | 1ull | (static_cast<std::uint64_t>(::getpid()) << 32)};
           const ObjectId blob_id = meta_id(m, 'L', prefix, version + ':' + std::to_string(rec.nonce));
           // The blob's pages go in before the record that names them.
           for (std::uint64_t off = 0, page = 0; off < blob.size(); off += ps, ++page) {
@@ -317,7 +321,7 @@ struct Vfs::Impl {
                                 return std::size_t{len};
                               });
           }
-          vfs::encode_listing_record(rec, dst);
+          meta::encode_listing_record(rec, dst);
           built = shared;
           return dst.size();
         });
@@ -329,7 +333,7 @@ struct Vfs::Impl {
         memo_put(memo_key, built);
         return built;
       }
-      auto rec = vfs::decode_listing_record(rec_bytes);
+      auto rec = meta::decode_listing_record(rec_bytes);
       if (!rec) {
         cache->evict(rec_id, 0);
         continue;
@@ -355,7 +359,7 @@ struct Vfs::Impl {
   }
 
   Result<Listing> read_blob(int m, const std::string& prefix, const std::string& version,
-                            const vfs::ListingRecord& rec) {
+                            const meta::ListingRecord& rec) {
     const ObjectId blob_id = meta_id(m, 'L', prefix, version + ':' + std::to_string(rec.nonce));
     const std::uint64_t ps = cache->page_size();
     std::vector<std::byte> blob(rec.length);
@@ -369,27 +373,27 @@ struct Vfs::Impl {
       if (!got) return got.error();
       if (got->bytes != len) return make_error(Status::IoError, "listing page short");
     }
-    return vfs::decode_listing(blob);
+    return meta::decode_listing(blob);
   }
 
   // ---- stat records ----------------------------------------------------------
 
-  Result<vfs::StatRecord> head_record(int m, const std::string& key) {
+  Result<meta::StatRecord> head_record(int m, const std::string& key) {
     const std::string version = epoch(m);
-    std::byte bytes[vfs::kStatRecordSize];
-    PageRef ref{meta_id(m, 'S', key, version), 0, vfs::kStatRecordSize, PageRef::kMetadata};
+    std::byte bytes[meta::kStatRecordSize];
+    PageRef ref{meta_id(m, 'S', key, version), 0, meta::kStatRecordSize, PageRef::kMetadata};
     auto got = cache->read(ref, 0, bytes, [&](std::span<std::byte> dst) -> Result<std::size_t> {
       auto st = store(m);
       if (!st) return st.error();
-      vfs::StatRecord rec;
+      meta::StatRecord rec;
       auto info = (*st)->head(key);
       cache->count_remote(0, PageRef::kMetadata);
       if (info) {
-        rec.kind = vfs::RecordKind::File;
+        rec.kind = meta::RecordKind::File;
         rec.size = info->size;
         rec.mtime = info->mtime;
         rec.etag = info->etag;
-        if (rec.etag.size() > vfs::kMaxEtag) return make_error(Status::Unsupported, "ETag too long");
+        if (rec.etag.size() > meta::kMaxEtag) return make_error(Status::Unsupported, "ETag too long");
       } else if (info.status() == Status::NotFound) {
         // No object: a directory if any key lies below key + '/'.
         ListRequest req;
@@ -400,16 +404,16 @@ struct Vfs::Impl {
         cache->count_remote(0, PageRef::kMetadata);
         if (!page) return page.error();
         bool any = !page->objects.empty() || !page->common_prefixes.empty();
-        rec.kind = any ? vfs::RecordKind::Directory : vfs::RecordKind::Missing;
+        rec.kind = any ? meta::RecordKind::Directory : meta::RecordKind::Missing;
       } else {
         return info.error();
       }
-      auto enc = vfs::encode_stat_record(rec, dst);
+      auto enc = meta::encode_stat_record(rec, dst);
       if (!enc) return enc.error();
       return dst.size();
     });
     if (!got) return got.error();
-    auto rec = vfs::decode_stat_record(bytes);
+    auto rec = meta::decode_stat_record(bytes);
     if (!rec) cache->evict(ref.id, 0);
     return rec;
   }
@@ -531,11 +535,11 @@ Result<Node> Vfs::stat(const Resolved& where) {
     auto rec = v.head_record(m, key);
     if (!rec) return rec.error();
     switch (rec->kind) {
-      case vfs::RecordKind::Missing:
+      case meta::RecordKind::Missing:
         return make_error(Status::NotFound, "no such key: " + key);
-      case vfs::RecordKind::Directory:
+      case meta::RecordKind::Directory:
         return v.dir_node(m, key + '/');
-      case vfs::RecordKind::File:
+      case meta::RecordKind::File:
         break;
     }
     Node n;
@@ -606,7 +610,7 @@ void Vfs::opened(const Node& file) {
       case Prefetch::File: {
         if (file.size <= kSmallObjectMax) return;  // the first read fetches it whole
         auto t = std::make_shared<const FetchTarget>(v.target(file));
-        v.fetcher->enqueue(FetchPriority::Prefetch, t, 1, v.fetcher->page_count(*t));
+        v.fetcher->enqueue(fill::Priority::Prefetch, t, 1, v.fetcher->page_count(*t));
         return;
       }
       case Prefetch::Directory: {
@@ -625,7 +629,7 @@ void Vfs::load(const Node& file) {
   try {
     if (file.is_dir() || file.size == 0) return;
     auto t = std::make_shared<const FetchTarget>(impl_->target(file));
-    impl_->fetcher->enqueue(FetchPriority::Readahead, t, 0, impl_->fetcher->page_count(*t));
+    impl_->fetcher->enqueue(fill::Priority::Readahead, t, 0, impl_->fetcher->page_count(*t));
   } catch (const std::exception& e) {
     OC_WARN("load: %s", e.what());
   }

@@ -21,6 +21,7 @@
 #include "support/temp_dir.h"
 
 using namespace objcache;
+using namespace objcache::fetch;
 using namespace std::chrono_literals;
 using objcache::test::TempDir;
 
@@ -156,20 +157,20 @@ struct Rig {
 
 TEST_CASE("gate: background GETs stop at the cap, demand reads never wait, prefetch yields to readahead") {
   Rig r(2);
-  FetchGate& g = r.cache->gate();
-  CHECK(g.try_acquire(FetchPriority::Readahead, 2));
-  CHECK(g.try_acquire(FetchPriority::Prefetch, 2));
-  CHECK_FALSE(g.try_acquire(FetchPriority::Readahead, 2));
-  CHECK(g.try_acquire(FetchPriority::Demand, 2));
+  fill::Gate& g = cache::gate(*r.cache);
+  CHECK(g.try_acquire(fill::Priority::Readahead, 2));
+  CHECK(g.try_acquire(fill::Priority::Prefetch, 2));
+  CHECK_FALSE(g.try_acquire(fill::Priority::Readahead, 2));
+  CHECK(g.try_acquire(fill::Priority::Demand, 2));
   CHECK(g.in_flight() == 3);
   // A readahead that waits holds prefetch back even once slots free up.
-  CHECK_FALSE(g.acquire(FetchPriority::Readahead, 2, 30ms));
+  CHECK_FALSE(g.acquire(fill::Priority::Readahead, 2, 30ms));
   g.release();
   g.release();
   CHECK(g.in_flight() == 1);
-  CHECK_FALSE(g.try_acquire(FetchPriority::Prefetch, 2));
+  CHECK_FALSE(g.try_acquire(fill::Priority::Prefetch, 2));
   std::this_thread::sleep_for(60ms);
-  CHECK(g.try_acquire(FetchPriority::Prefetch, 2));
+  CHECK(g.try_acquire(fill::Priority::Prefetch, 2));
   g.release();
   g.release();
   CHECK(g.in_flight() == 0);
@@ -179,7 +180,7 @@ TEST_CASE("prefetch: every page once, at most prefetch_concurrency GETs in fligh
   Rig r(4);
   std::vector<std::shared_ptr<const FetchTarget>> ts;
   for (int i = 0; i < 40; ++i) ts.push_back(r.add("o" + std::to_string(i), 100 << 10));
-  for (auto& t : ts) r.fetcher->enqueue(FetchPriority::Prefetch, t, 0, 1);
+  for (auto& t : ts) r.fetcher->enqueue(fill::Priority::Prefetch, t, 0, 1);
   r.fetcher->drain();
   CHECK(r.store.gets() == 40);
   CHECK(r.store.max_in_flight() <= 4);
@@ -197,7 +198,7 @@ TEST_CASE("demand reads from many threads during a prefetch of the same object: 
   Rig r(8, 64ull << 20, Eviction::Clock, 100ms);
   auto big = r.add("big", 3 * kPage + 123);                  // 4 pages, small: one GET
   auto large = r.add("large", kSmallObjectMax + 3 * kPage);  // 7 pages, ranged GETs
-  r.fetcher->enqueue(FetchPriority::Prefetch, large, 0, r.fetcher->page_count(*large));
+  r.fetcher->enqueue(fill::Priority::Prefetch, large, 0, r.fetcher->page_count(*large));
   std::this_thread::sleep_for(20ms);  // the GETs are in flight
   std::atomic<int> bad{0};
   std::vector<std::thread> th;
@@ -227,7 +228,7 @@ TEST_CASE("prefetch fills only free room: it never evicts what is cached") {
   for (auto& t : demand) cached.push_back(r.cache->contains(t->id, 0));
   std::vector<std::shared_ptr<const FetchTarget>> more;
   for (int i = 0; i < 100; ++i) more.push_back(r.add("p" + std::to_string(i), 100 << 10));
-  for (auto& t : more) r.fetcher->enqueue(FetchPriority::Prefetch, t, 0, 1);
+  for (auto& t : more) r.fetcher->enqueue(fill::Priority::Prefetch, t, 0, 1);
   r.fetcher->drain();
   FetchProgress p = r.fetcher->progress();
   CHECK(p.no_room_pages > 0);
@@ -242,13 +243,13 @@ TEST_CASE("after fork, the child prefetches on its own (the parent's idle dispat
   Rig r(4, 64ull << 20, Eviction::Clock, 1ms);
   auto a = r.add("a", 100 << 10);
   auto b = r.add("b", 100 << 10);
-  r.fetcher->enqueue(FetchPriority::Prefetch, a, 0, 1);
+  r.fetcher->enqueue(fill::Priority::Prefetch, a, 0, 1);
   r.fetcher->drain();  // the dispatcher now waits for work
   std::this_thread::sleep_for(20ms);
   pid_t pid = ::fork();
   if (pid == 0) {
     ::alarm(20);  // a hang fails the test instead of blocking it
-    r.fetcher->enqueue(FetchPriority::Prefetch, b, 0, 1);
+    r.fetcher->enqueue(fill::Priority::Prefetch, b, 0, 1);
     r.fetcher->drain();
     ::_exit(r.cache->contains(b->id, 0) ? 0 : 1);
   }

@@ -15,6 +15,7 @@
 
 using namespace objcache;
 using namespace objcache::shm;
+using namespace objcache::fill;
 using namespace std::chrono_literals;
 using objcache::test::TempDir;
 

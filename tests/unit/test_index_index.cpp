@@ -7,7 +7,7 @@
 
 #include "index/index.h"
 
-using namespace objcache::shm;
+using namespace objcache::index;
 
 TEST_CASE("entries encode and decode their location") {
   Location l{123456, 64 * 1000, 77};

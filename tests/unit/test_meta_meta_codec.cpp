@@ -9,7 +9,7 @@
 #include "meta/meta_codec.h"
 
 using namespace objcache;
-using namespace objcache::vfs;
+using namespace objcache::meta;
 
 namespace {
 

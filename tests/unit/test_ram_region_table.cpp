@@ -16,6 +16,8 @@
 
 using namespace objcache;
 using namespace objcache::shm;
+using namespace objcache::ram;
+using objcache::stats::Stats;
 using objcache::test::TempDir;
 
 namespace {

@@ -22,6 +22,7 @@
 #include "support/temp_dir.h"
 
 using namespace objcache;
+using namespace objcache::spill;
 using objcache::spill::block_alloc_bytes;
 using objcache::spill::kHeaderSize;
 

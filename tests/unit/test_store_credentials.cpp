@@ -9,6 +9,7 @@
 #include "support/temp_dir.h"
 
 using namespace objcache;
+using namespace objcache::store;
 using objcache::test::TempDir;
 
 namespace {

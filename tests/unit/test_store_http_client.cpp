@@ -21,6 +21,7 @@
 #include "store/http_client.h"
 
 using namespace objcache;
+using namespace objcache::store;
 using namespace std::chrono_literals;
 
 namespace {

@@ -4,6 +4,7 @@
 #include "store/retry.h"
 
 using namespace objcache;
+using namespace objcache::store;
 using namespace std::chrono_literals;
 
 TEST_CASE("HTTP replies are classified before any retry") {

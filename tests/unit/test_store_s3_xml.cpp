@@ -4,6 +4,7 @@
 #include "store/s3_xml.h"
 
 using namespace objcache;
+using namespace objcache::store;
 
 TEST_CASE("S3 error bodies give their code and message") {
   auto e = s3xml::parse_error(

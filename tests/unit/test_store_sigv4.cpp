@@ -16,10 +16,10 @@
 #include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
-using objcache::sigv4::Credentials;
-using objcache::sigv4::Options;
-using objcache::sigv4::Request;
-namespace sigv4 = objcache::sigv4;
+using objcache::store::sigv4::Credentials;
+using objcache::store::sigv4::Options;
+using objcache::store::sigv4::Request;
+namespace sigv4 = objcache::store::sigv4;
 
 namespace {
 

@@ -22,6 +22,10 @@
 
 namespace objcache {
 
+namespace cache {
+struct Access;
+}
+
 // The identity of one version of an object: xxh3-128 of bucket, key, ETag.
 struct ObjectId {
   std::uint64_t lo = 0;
@@ -54,23 +58,6 @@ struct PageRead {
 // ranged GET. Called at most once per miss node-wide.
 using PageFiller = std::function<Result<std::size_t>(std::span<std::byte> dst)>;
 
-// A fill started without waiting (readahead, prefetch, the other pages of
-// a small object fetched by one GET): the page is claimed by this process
-// and room for it reserved. Write exactly ref.length bytes into data, then
-// call PageCache::end_fill, once, from any thread.
-struct PendingFill {
-  PageRef ref;
-  std::span<std::byte> data;
-  // The claim and the reservation (PageCache's business).
-  std::uint32_t claim_slot = 0;
-  bool claimed = false;
-  std::uint32_t region = 0;
-  std::uint32_t offset = 0;
-  std::uint32_t gen = 0;
-  void* header = nullptr;
-};
-
-class FetchGate;
 
 // Background fetching (readahead, prefetch, cachectl load) of one process.
 struct FetchProgress {
@@ -141,21 +128,6 @@ class PageCache {
   Result<PageRead> lookup(const PageRef& ref, std::uint32_t offset, std::span<std::byte> out);
   bool contains(const ObjectId& id, std::uint32_t page);
 
-  // Starts filling a page without waiting. nullopt when there is nothing
-  // to do now: the page is in RAM, or was on the spill tier (this brings
-  // it back to RAM), or another process is filling it, or there is no room
-  // (with may_evict false: no free room, so nothing cached is evicted).
-  std::optional<PendingFill> try_begin_fill(const PageRef& ref, bool may_evict);
-  // Ends a fill: got == ref.length publishes the page, anything else
-  // abandons it (waiters then fetch it themselves, or get the error).
-  // Counts the bytes as remote_bytes, and as prefetched_bytes if
-  // prefetched; the request itself is counted by the caller (count_remote).
-  void end_fill(PendingFill& fill, const Result<std::size_t>& got, bool prefetched);
-  // Gives up a fill whose buffer may still be written to (a GET in flight
-  // at process exit): waiters are released to fetch the page themselves;
-  // the room stays reserved (never reused while this process lives, given
-  // back when it is gone). No end_fill may follow.
-  void abandon_fill(PendingFill& fill);
   // Drops the page from RAM and spill.
   void evict(const ObjectId& id, std::uint32_t page);
   // A pinned page stays in RAM: its region is never reclaimed. No effect
@@ -166,9 +138,6 @@ class PageCache {
   // Counts a fetch made outside read()'s filler (prefetch, uncached reads).
   void count_remote(std::uint64_t bytes, int mount);
 
-  // The node-wide limit on GETs in flight (fetch/gate.h).
-  FetchGate& gate();
-
   CacheStats stats();
   // Checks the checksum of every cached page, RAM and spill; bad ones are dropped.
   VerifyResult verify();
@@ -177,9 +146,9 @@ class PageCache {
 
   std::uint64_t page_size() const;
 
-  struct Impl;
-
  private:
+  struct Impl;
+  friend struct cache::Access;  // the fills of cache/page_fills.h
   explicit PageCache(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
