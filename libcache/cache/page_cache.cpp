@@ -92,11 +92,15 @@ struct PageCache::Impl {
     return hit;
   }
 
-  bool copy_from_ram(const PageRef& ref, std::uint32_t offset, std::span<std::byte> out) {
-    return with_ram_page(ref.id, ref.page, [&](const shm::ItemHeader& ih, const std::byte* data, auto&&...) {
-      std::size_t n = std::min<std::size_t>(out.size(), ih.length > offset ? ih.length - offset : 0);
-      std::memcpy(out.data(), data + offset, n);
-    });
+  bool copy_from_ram(const PageRef& ref, std::uint32_t offset, std::span<std::byte> out,
+                     std::uint64_t* version) {
+    return with_ram_page(ref.id, ref.page,
+                         [&](const shm::ItemHeader& ih, const std::byte* data, const index::Location&,
+                             std::uint64_t entry, std::uint64_t) {
+                           std::size_t n = std::min<std::size_t>(out.size(), ih.length > offset ? ih.length - offset : 0);
+                           std::memcpy(out.data(), data + offset, n);
+                           *version = entry;
+                         });
   }
 
   bool stale(std::uint64_t e) const {
@@ -127,7 +131,8 @@ struct PageCache::Impl {
   }
 
   // Completes a reservation holding the page: header, index entry, unpin.
-  void publish(const PageRef& ref, const ram::Reservation& res) {
+  // Returns the index entry (PageRead::version).
+  std::uint64_t publish(const PageRef& ref, const ram::Reservation& res) {
     shm::ItemHeader* h = res.header;
     h->id_lo = ref.id.lo;
     h->id_hi = ref.id.hi;
@@ -137,9 +142,11 @@ struct PageCache::Impl {
     h->object_offset = static_cast<std::uint64_t>(ref.page) * cfg.page_size;
     index::Location loc{res.region, res.offset, static_cast<std::uint8_t>(res.gen)};
     std::uint64_t hash = index::page_hash(ref.id.lo, ref.id.hi, ref.page);
+    const std::uint64_t entry = index::encode(hash, loc);
     regions->publish(res);
-    index->insert(hash, index::encode(hash, loc), [&](std::uint64_t e) { return stale(e); });
+    index->insert(hash, entry, [&](std::uint64_t e) { return stale(e); });
     regions->release(res);
+    return entry;
   }
 };
 
@@ -194,11 +201,12 @@ Result<PageRead> PageCache::lookup(const PageRef& ref, std::uint32_t offset, std
   Impl& m = *impl_;
   if (offset >= ref.length) return PageRead{0, Tier::Ram};
   auto part = out.first(std::min<std::size_t>(out.size(), ref.length - offset));
-  if (m.copy_from_ram(ref, offset, part)) {
+  std::uint64_t version = 0;
+  if (m.copy_from_ram(ref, offset, part, &version)) {
     m.count(Counter::RamHits, 1, ref.mount);
     m.count(Counter::ServedBytes, part.size(), ref.mount);
     m.seen(ref);
-    return PageRead{part.size(), Tier::Ram};
+    return PageRead{part.size(), Tier::Ram, version};
   }
   return make_error(Status::NotFound, "page not cached");
 }
@@ -212,10 +220,11 @@ Result<PageRead> PageCache::read(const PageRef& ref, std::uint32_t offset, std::
   if (offset >= ref.length) return PageRead{0, Tier::Ram};
   auto part = out.first(std::min<std::size_t>(out.size(), ref.length - offset));
   m.seen(ref);
-  if (m.copy_from_ram(ref, offset, part)) {
+  std::uint64_t version = 0;
+  if (m.copy_from_ram(ref, offset, part, &version)) {
     m.count(Counter::RamHits, 1, ref.mount);
     m.count(Counter::ServedBytes, part.size(), ref.mount);
-    return PageRead{part.size(), Tier::Ram};
+    return PageRead{part.size(), Tier::Ram, version};
   }
 
   for (int round = 0; round < 8; ++round) {
@@ -226,11 +235,11 @@ Result<PageRead> PageCache::read(const PageRef& ref, std::uint32_t offset, std::
     }
     bool mine = claim->kind != fill::Claim::Kind::Done;
     // Whoever filled it, or we after claiming: it may be there now.
-    if (m.copy_from_ram(ref, offset, part)) {
+    if (m.copy_from_ram(ref, offset, part, &version)) {
       if (mine) m.claims->complete(*claim, Status::Ok);
       m.count(Counter::RamHits, 1, ref.mount);
       m.count(Counter::ServedBytes, part.size(), ref.mount);
-      return PageRead{part.size(), Tier::Ram};
+      return PageRead{part.size(), Tier::Ram, version};
     }
     if (!mine) continue;  // the filler could not cache it: claim it ourselves
 
@@ -281,10 +290,10 @@ Result<PageRead> PageCache::read(const PageRef& ref, std::uint32_t offset, std::
       m.count(Counter::SpillHits, 1, ref.mount);
     }
     std::memcpy(part.data(), res->data.data() + offset, part.size());
-    m.publish(ref, *res);
+    version = m.publish(ref, *res);
     m.claims->complete(*claim, Status::Ok);
     m.count(Counter::ServedBytes, part.size(), ref.mount);
-    return PageRead{part.size(), tier};
+    return PageRead{part.size(), tier, version};
   }
   return make_error(Status::Transient, "could not fill the page (lost too many races)");
 }
@@ -384,6 +393,15 @@ void PageCache::evict(const ObjectId& id, std::uint32_t page) {
   });
   if (entry != 0) m.index->erase(hash, entry);
   if (m.spill) m.spill->remove(spill::BlockKey{id.lo, id.hi, page});
+}
+
+bool PageCache::evict_if(const ObjectId& id, std::uint32_t page, std::uint64_t version) {
+  Impl& m = *impl_;
+  if (version == 0) return false;
+  const std::uint64_t hash = index::page_hash(id.lo, id.hi, page);
+  if (!m.index->erase(hash, version)) return false;
+  if (m.spill) m.spill->remove(spill::BlockKey{id.lo, id.hi, page});
+  return true;
 }
 
 void PageCache::pin(const ObjectId& id, std::uint32_t page) { impl_->set_pinned(id, page, true); }

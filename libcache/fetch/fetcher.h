@@ -57,6 +57,7 @@ class Fetcher {
   Fetcher(const Fetcher&) = delete;
   Fetcher& operator=(const Fetcher&) = delete;
 
+  std::uint64_t page_size() const { return cache_.page_size(); }
   std::uint32_t page_count(const FetchTarget& t) const;
   PageRef page_ref(const FetchTarget& t, std::uint32_t page) const;
 

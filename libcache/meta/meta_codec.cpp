@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "meta/node_ids.h"
 #include "objcache/object_store.h"
 
 namespace objcache::meta {
@@ -114,6 +115,7 @@ Result<Listing> decode_listing(std::span<const std::byte> blob) {
 void encode_listing_record(const ListingRecord& rec, std::span<std::byte> out) {
   std::memcpy(out.data(), &rec.length, 8);
   std::memcpy(out.data() + 8, &rec.nonce, 8);
+  std::memcpy(out.data() + 16, &rec.made_ms, 8);
 }
 
 Result<ListingRecord> decode_listing_record(std::span<const std::byte> in) {
@@ -121,7 +123,8 @@ Result<ListingRecord> decode_listing_record(std::span<const std::byte> in) {
   ListingRecord rec;
   std::memcpy(&rec.length, in.data(), 8);
   std::memcpy(&rec.nonce, in.data() + 8, 8);
-  if (rec.length < 8 || rec.nonce == 0) return corrupt("listing record: bad values");
+  std::memcpy(&rec.made_ms, in.data() + 16, 8);
+  if (rec.length < 8 || rec.nonce == 0 || rec.made_ms <= 0) return corrupt("listing record: bad values");
   return rec;
 }
 
@@ -136,6 +139,7 @@ Result<void> encode_stat_record(const StatRecord& rec, std::span<std::byte> out)
   w.put(static_cast<std::uint8_t>(rec.etag.size()));
   w.put(rec.size);
   w.put(rec.mtime);
+  w.put(rec.made_ms);
   w.bytes(rec.etag);
   std::fill(out.begin(), out.end(), std::byte{0});
   std::memcpy(out.data(), buf.data(), buf.size());
@@ -149,7 +153,8 @@ Result<StatRecord> decode_stat_record(std::span<const std::byte> in) {
   std::uint32_t magic = 0;
   std::uint8_t kind = 0, etag_len = 0;
   if (!r.get(magic) || magic != kStatMagic || !r.get(kind) || kind > 2 || !r.get(etag_len) ||
-      etag_len > kMaxEtag || !r.get(rec.size) || !r.get(rec.mtime) || !r.bytes(rec.etag, etag_len)) {
+      etag_len > kMaxEtag || !r.get(rec.size) || !r.get(rec.mtime) || !r.get(rec.made_ms) ||
+      rec.made_ms <= 0 || !r.bytes(rec.etag, etag_len)) {
     return corrupt("stat record: bad contents");
   }
   rec.kind = static_cast<RecordKind>(kind);
@@ -167,7 +172,7 @@ Listing make_listing(int mount, const std::string& prefix, std::vector<ObjectInf
     DirEntry e;
     e.name = std::move(name);
     e.kind = NodeKind::Directory;
-    e.ino = Vfs::ino_of(mount, p);
+    e.ino = ino_of(mount, p);
     out.push_back(std::move(e));
   }
   for (ObjectInfo& o : objects) {
@@ -180,7 +185,7 @@ Listing make_listing(int mount, const std::string& prefix, std::vector<ObjectInf
     e.size = o.size;
     e.mtime = o.mtime;
     e.etag = o.etag.size() <= kMaxEtag ? std::move(o.etag) : std::string();
-    e.ino = Vfs::ino_of(mount, o.key);
+    e.ino = ino_of(mount, o.key);
     out.push_back(std::move(e));
   }
   // Directories sort before files of the same name, so unique() keeps them.

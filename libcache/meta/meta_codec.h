@@ -14,7 +14,7 @@
 
 #include "objcache/result.h"
 #include "objcache/object_store.h"
-#include "objcache/vfs.h"
+#include "objcache/metadata.h"
 
 namespace objcache::meta {
 
@@ -23,12 +23,15 @@ namespace objcache::meta {
 std::vector<std::byte> encode_listing(const Listing& entries);
 Result<Listing> decode_listing(std::span<const std::byte> blob);
 
-// Where a listing blob lives: its length and the nonce naming its pages.
+// Where a listing blob lives: its length and the nonce naming its pages,
+// and when the listing was made (wall clock, ms since the epoch): it is
+// fresh for the mount's metadata_ttl from then.
 struct ListingRecord {
   std::uint64_t length = 0;
   std::uint64_t nonce = 0;
+  std::int64_t made_ms = 0;
 };
-inline constexpr std::size_t kListingRecordSize = 16;
+inline constexpr std::size_t kListingRecordSize = 24;
 void encode_listing_record(const ListingRecord& rec, std::span<std::byte> out);
 Result<ListingRecord> decode_listing_record(std::span<const std::byte> in);
 
@@ -39,7 +42,8 @@ struct StatRecord {
   RecordKind kind = RecordKind::Missing;
   std::uint64_t size = 0;
   std::int64_t mtime = 0;
-  std::string etag;  // at most kMaxEtag bytes
+  std::string etag;         // at most kMaxEtag bytes
+  std::int64_t made_ms = 0;  // when HEAD answered (wall clock, ms since the epoch)
 };
 inline constexpr std::size_t kMaxEtag = 200;
 inline constexpr std::size_t kStatRecordSize = 256;

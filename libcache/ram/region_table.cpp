@@ -74,18 +74,7 @@ void RegionTable::seal(std::uint32_t r) {
   }
 }
 
-bool RegionTable::try_reclaim(std::uint32_t r) {
-  shm::RegionDesc& d = desc(r);
-  std::uint64_t s = d.state.load(std::memory_order_acquire);
-  if (shm::state_phase(s) != shm::RegionPhase::Sealed || shm::state_readers(s) != 0 ||
-      d.pinned.load(std::memory_order_acquire) != 0) {
-    return false;
-  }
-  std::uint64_t mine = shm::region_state(shm::state_gen(s) + 1, shm::RegionPhase::Reclaiming, 0);
-  // acq_rel: we see all the writes of the last readers (their release
-  // unpin), and nobody can pin the old generation after this.
-  return d.state.compare_exchange_strong(s, mine, std::memory_order_acq_rel);
-}
+bool RegionTable::try_reclaim(std::uint32_t r) { return r < count() && ram::try_reclaim(desc(r)); }
 
 void RegionTable::walk(std::uint32_t r, std::uint32_t gen, std::uint64_t limit,
                        const std::function<void(const shm::ItemHeader&, std::span<const std::byte>)>& fn) const {
@@ -118,8 +107,9 @@ std::uint32_t RegionTable::take_region(bool may_evict) {
     }
   }
   if (!may_evict) return shm::kNoRegion;
-  std::uint32_t r = policy_.reclaim(*this);
-  if (r == shm::kNoRegion && stats_.reap_dead() > 0) r = policy_.reclaim(*this);
+  const Regions view{std::span<shm::RegionDesc>(seg_.regions(), count()), seg_.header().clock_hand};
+  std::uint32_t r = policy_.reclaim(view);
+  if (r == shm::kNoRegion && stats_.reap_dead() > 0) r = policy_.reclaim(view);
   if (r == shm::kNoRegion) return shm::kNoRegion;
 
   shm::RegionDesc& d = desc(r);

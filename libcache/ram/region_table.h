@@ -37,7 +37,6 @@ class RegionTable {
   std::uint32_t count() const { return seg_.geometry().region_count; }
   std::uint64_t region_size() const { return seg_.geometry().region_size; }
   shm::RegionDesc& desc(std::uint32_t r) const { return seg_.regions()[r]; }
-  std::atomic<std::uint64_t>& clock_hand() const { return seg_.header().clock_hand; }
   shm::ItemHeader* item(std::uint32_t r, std::uint32_t offset) const {
     return reinterpret_cast<shm::ItemHeader*>(seg_.region_data(r) + offset);
   }
@@ -62,8 +61,7 @@ class RegionTable {
   // dead until the region is reused.
   void release(const Reservation& r);
 
-  // Compare-and-swap r from Sealed with no readers and no pinned items to
-  // Reclaiming at the next generation. True when r is now ours.
+  // ram::try_reclaim of region r (eviction_policy.h).
   bool try_reclaim(std::uint32_t r);
   void set_reclaim_sink(ReclaimSink sink) { sink_ = std::move(sink); }
 

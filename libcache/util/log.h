@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "objcache/config.h"
+#include "objcache/log.h"
 
 namespace objcache::log {
 

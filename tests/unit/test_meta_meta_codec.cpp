@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "meta/meta_codec.h"
+#include "meta/node_ids.h"
 
 using namespace objcache;
 using namespace objcache::meta;
@@ -36,10 +37,10 @@ TEST_CASE("make_listing: names relative to the prefix, directories shadow files,
   CHECK(l[1].kind == NodeKind::File);
   CHECK(l[1].size == 3);
   CHECK(l[1].etag == "e");
-  CHECK(l[1].ino == Vfs::ino_of(0, "ds/b.txt"));
+  CHECK(l[1].ino == ino_of(0, "ds/b.txt"));
   CHECK(l[2].name == "c");
-  CHECK(l[2].ino == Vfs::ino_of(0, "ds/c/"));
-  CHECK(Vfs::ino_of(0, "ds/c/") != Vfs::ino_of(1, "ds/c/"));
+  CHECK(l[2].ino == ino_of(0, "ds/c/"));
+  CHECK(ino_of(0, "ds/c/") != ino_of(1, "ds/c/"));
 }
 
 TEST_CASE("listing blobs round-trip; truncated or altered blobs are errors") {
@@ -71,6 +72,7 @@ TEST_CASE("stat and listing records round-trip and reject damage") {
   r.size = 123456789;
   r.mtime = -5;
   r.etag = "0123456789abcdef";
+  r.made_ms = 1764623335000;
   REQUIRE(encode_stat_record(r, buf));
   auto back = decode_stat_record(buf);
   REQUIRE(back);
@@ -78,17 +80,19 @@ TEST_CASE("stat and listing records round-trip and reject damage") {
   CHECK(back->size == r.size);
   CHECK(back->mtime == r.mtime);
   CHECK(back->etag == r.etag);
+  CHECK(back->made_ms == r.made_ms);
   r.etag.assign(kMaxEtag + 1, 'x');
   CHECK_FALSE(encode_stat_record(r, buf));
   std::memset(buf, 0, sizeof buf);
   CHECK_FALSE(decode_stat_record(buf));
 
   std::byte rec[kListingRecordSize];
-  encode_listing_record({4096, 77}, rec);
+  encode_listing_record({4096, 77, 1764623335000}, rec);
   auto lr = decode_listing_record(rec);
   REQUIRE(lr);
   CHECK(lr->length == 4096);
   CHECK(lr->nonce == 77);
+  CHECK(lr->made_ms == 1764623335000);
   std::memset(rec, 0, sizeof rec);
   CHECK_FALSE(decode_listing_record(rec));
 }

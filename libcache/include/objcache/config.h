@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "objcache/log.h"
 #include "objcache/result.h"
 
 namespace objcache {
@@ -24,7 +25,6 @@ inline constexpr int kMaxConcurrency = 1024;                   // prefetch/uploa
 enum class Eviction { Clock, None };
 enum class Addressing { Path, Virtual };
 enum class Prefetch { None, File, Directory };
-enum class LogLevel { Error, Warn, Info, Debug };
 
 struct CacheConfig {
   std::string name = "default";                 // processes with the same name share pages

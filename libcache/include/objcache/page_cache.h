@@ -52,6 +52,9 @@ enum class Tier { Ram, Spill, Remote };
 struct PageRead {
   std::size_t bytes = 0;
   Tier tier = Tier::Ram;
+  // Names the cached copy that was read (0: it was served uncached), for
+  // evict_if: a later copy of the same page has another version.
+  std::uint64_t version = 0;
 };
 
 // Fills dst (exactly the page's length) with the page's bytes, e.g. by a
@@ -130,6 +133,11 @@ class PageCache {
 
   // Drops the page from RAM and spill.
   void evict(const ObjectId& id, std::uint32_t page);
+  // Drops the page only if its cached copy is still the one read as
+  // `version` (PageRead::version): of several processes that found the same
+  // copy stale, one drops it and the others then read its successor.
+  // True when this call dropped it.
+  bool evict_if(const ObjectId& id, std::uint32_t page, std::uint64_t version);
   // A pinned page stays in RAM: its region is never reclaimed. No effect
   // on a page that is not cached.
   void pin(const ObjectId& id, std::uint32_t page);

@@ -17,40 +17,13 @@
 #include <vector>
 
 #include "objcache/config.h"
+#include "objcache/metadata.h"
 #include "objcache/mount_table.h"
 #include "objcache/page_cache.h"
 #include "objcache/result.h"
 
 namespace objcache {
 
-enum class NodeKind : std::uint8_t { File, Directory };
-
-// What stat says of a file or directory under a mount.
-struct Node {
-  NodeKind kind = NodeKind::File;
-  int mount = -1;
-  std::string key;          // object key; for a directory its prefix ("" or ends with '/')
-  std::uint64_t size = 0;   // bytes (0 for a directory)
-  std::int64_t mtime = 0;   // seconds since the epoch (Last-Modified; 0 for a directory)
-  std::string etag;         // the version reads are pinned to (files)
-  std::uint64_t ino = 0;    // stable per (mount, key), never 0
-  std::uint64_t dev = 0;    // constant per mount
-
-  bool is_dir() const { return kind == NodeKind::Directory; }
-};
-
-// One name in a directory.
-struct DirEntry {
-  std::string name;
-  NodeKind kind = NodeKind::File;
-  std::uint64_t size = 0;
-  std::int64_t mtime = 0;
-  std::string etag;
-  std::uint64_t ino = 0;
-};
-
-// A directory's entries, sorted by name (bytewise). Immutable once made.
-using Listing = std::vector<DirEntry>;
 
 class Vfs {
  public:
@@ -96,9 +69,9 @@ class Vfs {
   static std::uint64_t ino_of(int mount, std::string_view key);
   static std::uint64_t dev_of(int mount);
 
-  struct Impl;
 
  private:
+  struct Impl;  // defined in vfs.cpp only
   explicit Vfs(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
