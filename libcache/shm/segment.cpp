@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "shm/segment.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -9,9 +11,9 @@
 
 #include <bit>
 #include <cerrno>
-#include <chrono>
+#include <cstdlib>
+#include <string_view>
 #include <cstring>
-#include <thread>
 
 #include "util/log.h"
 
@@ -23,9 +25,6 @@ constexpr std::uint64_t kMinRegion = 2ull << 20;
 // items, so the table stays at most half full. 8 bytes per 2 KiB = 0.4%.
 constexpr std::uint64_t kBytesPerIndexEntry = 2048;
 constexpr std::uint32_t kClaimSlots = 1024;
-// How long an attacher waits for a creator to size the file and write its
-// header. Generous: under sanitizers on a loaded machine a creator is slow.
-constexpr auto kCreatorWait = std::chrono::seconds(10);
 
 std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
 
@@ -69,6 +68,32 @@ std::string Segment::path_for(const std::string& name, const std::string& dir) {
          "-" + name;
 }
 
+namespace {
+
+// The name a creator builds the segment under before it is complete.
+std::string temp_path_for(const std::string& path, pid_t pid) {
+  return path + ".new-" + std::to_string(pid);
+}
+
+// Removes the half-made segments that creators which died left behind
+// (their temp name carries their pid).
+void remove_dead_creators_files(const std::string& path) {
+  const std::string dir = path.substr(0, path.rfind('/'));
+  const std::string base = path.substr(path.rfind('/') + 1) + ".new-";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return;
+  while (dirent* e = ::readdir(d)) {
+    std::string_view name(e->d_name);
+    if (name.substr(0, base.size()) != base) continue;
+    const long pid = std::strtol(e->d_name + base.size(), nullptr, 10);
+    if (pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)) continue;
+    ::unlink((dir + "/" + std::string(name)).c_str());
+  }
+  ::closedir(d);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Segment>> Segment::open(const CacheConfig& cfg, const std::string& dir) {
   auto geo = plan(cfg);
   if (!geo) return geo.error();
@@ -78,141 +103,134 @@ Result<std::unique_ptr<Segment>> Segment::open(const CacheConfig& cfg, const std
   seg->size_ = cfg.memory;
   const std::string& path = seg->path_;
 
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    bool creating = fd >= 0;
-    if (!creating) {
-      if (errno != EEXIST) {
-        return make_error(Status::IoError, "cannot create " + path + ": " + errno_text(errno));
-      }
-      fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-      if (fd < 0) {
-        if (errno == ENOENT) continue;  // removed between the two opens
-        return make_error(errno == EACCES ? Status::AccessDenied : Status::IoError,
-                          "cannot open " + path + ": " + errno_text(errno));
-      }
-      struct stat st {};
-      if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() ||
-          (st.st_mode & 077) != 0) {
-        ::close(fd);
-        return make_error(Status::AccessDenied,
-                          path + " is not a private regular file owned by this user; refusing it");
-      }
-      // A creator sizes the file right after creating it: an empty file is
-      // most likely one that is being created now (two processes starting
-      // on a new cache at once). Wait for it, as for the header below.
-      const auto size_deadline = std::chrono::steady_clock::now() + kCreatorWait;
-      bool replaced = false;
-      while (st.st_size == 0 && std::chrono::steady_clock::now() < size_deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        struct stat now {};
-        if (::fstat(fd, &st) != 0) break;
-        if (::stat(path.c_str(), &now) != 0 || now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
-          replaced = true;  // removed or made anew meanwhile: open that one
-          break;
-        }
-      }
-      if (replaced) {
-        ::close(fd);
-        continue;
-      }
-      if (st.st_size == 0 && attempt == 0) {
-        // Still empty: its creator died between creating and sizing it.
-        ::close(fd);
-        OC_WARN("%s stayed empty (its creator died before sizing it); recreating it", path.c_str());
-        ::unlink(path.c_str());
-        continue;
-      }
-      if (static_cast<std::uint64_t>(st.st_size) != cfg.memory) {
-        ::close(fd);
-        return make_error(Status::InvalidArgument,
-                          path + " has " + format_size(static_cast<std::uint64_t>(st.st_size)) +
-                              " but cache.memory is " + format_size(cfg.memory) +
-                              "; use another cache.name or remove the file when no process uses it");
-      }
-    } else if (::ftruncate(fd, static_cast<off_t>(cfg.memory)) != 0) {
-      int e = errno;
+  // A segment appears under its name only once it is complete: its creator
+  // builds it under a temporary name and renames it into place without
+  // replacing anything. So an attacher finds it whole or not at all, and
+  // never waits or guesses.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    int fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      auto attached = seg->attach(fd, cfg);
       ::close(fd);
-      ::unlink(path.c_str());
-      return make_error(e == ENOSPC ? Status::NoSpace : Status::IoError,
-                        "cannot size " + path + ": " + errno_text(e));
-    }
-    void* p = ::mmap(nullptr, cfg.memory, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    int e = errno;
-    ::close(fd);
-    if (p == MAP_FAILED) {
-      if (creating) ::unlink(path.c_str());
-      return make_error(Status::IoError, "cannot map " + path + ": " + errno_text(e));
-    }
-    seg->base_ = static_cast<std::byte*>(p);
-    SegmentHeader& h = seg->header();
-
-    if (creating) {
-      // The file is all zeros: every region Free at generation 0, every
-      // claim and stats slot free, the index empty. Only the header needs
-      // writing, and its magic goes last so attachers see it complete.
-      h.layout_version = kLayoutVersion;
-      h.header_size = sizeof(SegmentHeader);
-      h.total_size = geo->total_size;
-      h.page_size = geo->page_size;
-      h.region_size = geo->region_size;
-      h.region_count = geo->region_count;
-      h.claim_slots = geo->claim_slots;
-      h.index_shards = geo->index_shards;
-      h.shard_entries = geo->shard_entries;
-      h.stats_offset = geo->stats_offset;
-      h.claims_offset = geo->claims_offset;
-      h.seen_offset = geo->seen_offset;
-      h.regions_offset = geo->regions_offset;
-      h.index_offset = geo->index_offset;
-      h.data_offset = geo->data_offset;
-      h.creator_pid = ::getpid();
-      h.eviction = cfg.eviction == Eviction::None ? 1 : 0;
-      h.current_region.store(kNoRegion, std::memory_order_relaxed);
-      h.magic.store(kMagic, std::memory_order_release);
-      seg->created_ = true;
-      OC_INFO("created cache segment %s (%s, %u regions of %s)", path.c_str(),
-              format_size(cfg.memory).c_str(), geo->region_count, format_size(geo->region_size).c_str());
+      if (!attached) return attached.error();
       return seg;
     }
-
-    // Attaching: wait briefly for a creator that is still writing the header.
-    const auto deadline = std::chrono::steady_clock::now() + kCreatorWait;
-    while (h.magic.load(std::memory_order_acquire) != kMagic &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (errno != ENOENT) {
+      return make_error(errno == EACCES ? Status::AccessDenied : Status::IoError,
+                        "cannot open " + path + ": " + errno_text(errno) +
+                            (errno == ELOOP ? " (a symbolic link: refusing it)" : ""));
     }
-    if (h.magic.load(std::memory_order_acquire) != kMagic) {
-      // A creator that died before finishing leaves a file nobody can use.
-      bool creator_gone = h.creator_pid == 0 || (::kill(h.creator_pid, 0) != 0 && errno == ESRCH);
-      ::munmap(seg->base_, seg->size_);
-      seg->base_ = nullptr;
-      if (creator_gone && attempt == 0) {
-        OC_WARN("%s was never initialized (its creator died); recreating it", path.c_str());
-        ::unlink(path.c_str());
-        continue;
-      }
-      return make_error(Status::IoError, path + " is not an objcache segment (bad magic)");
-    }
-    if (h.layout_version != kLayoutVersion) {
-      return make_error(Status::Unsupported,
-                        path + " has layout version " + std::to_string(h.layout_version) +
-                            ", this library uses " + std::to_string(kLayoutVersion) +
-                            "; use another cache.name or remove the file when no process uses it");
-    }
-    if (h.page_size != geo->page_size || h.region_size != geo->region_size ||
-        h.region_count != geo->region_count || h.data_offset != geo->data_offset ||
-        h.index_offset != geo->index_offset || h.shard_entries != geo->shard_entries ||
-        h.eviction != (cfg.eviction == Eviction::None ? 1u : 0u)) {
-      return make_error(Status::InvalidArgument,
-                        path + " was created with page_size " + format_size(h.page_size) +
-                            " and eviction " + (h.eviction == 1 ? "none" : "clock") +
-                            ", which differ from this configuration; use another cache.name or "
-                            "remove the file when no process uses it");
-    }
-    return seg;
+    auto made = seg->create(cfg);
+    if (!made) return made.error();
+    if (*made) return seg;
+    // Another process renamed its segment into place first: attach to it.
   }
   return make_error(Status::IoError, "cannot create or attach " + path);
+}
+
+Result<bool> Segment::create(const CacheConfig& cfg) {
+  const std::string& path = path_;
+  remove_dead_creators_files(path);
+  const std::string tmp = temp_path_for(path, ::getpid());
+  ::unlink(tmp.c_str());  // ours, from an attempt that failed
+  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error(Status::IoError, "cannot create " + tmp + ": " + errno_text(errno));
+  auto fail = [&](Status st, const std::string& what, int e) -> Error {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return make_error(st, what + ": " + errno_text(e));
+  };
+  if (::ftruncate(fd, static_cast<off_t>(cfg.memory)) != 0) {
+    int e = errno;
+    return fail(e == ENOSPC ? Status::NoSpace : Status::IoError, "cannot size " + tmp, e);
+  }
+  void* p = ::mmap(nullptr, cfg.memory, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return fail(Status::IoError, "cannot map " + tmp, errno);
+  base_ = static_cast<std::byte*>(p);
+  // The file is all zeros: every region Free at generation 0, every claim
+  // and stats slot free, the index empty. Only the header needs writing.
+  SegmentHeader& h = header();
+  const Geometry& g = geo_;
+  h.layout_version = kLayoutVersion;
+  h.header_size = sizeof(SegmentHeader);
+  h.total_size = g.total_size;
+  h.page_size = g.page_size;
+  h.region_size = g.region_size;
+  h.region_count = g.region_count;
+  h.claim_slots = g.claim_slots;
+  h.index_shards = g.index_shards;
+  h.shard_entries = g.shard_entries;
+  h.stats_offset = g.stats_offset;
+  h.claims_offset = g.claims_offset;
+  h.seen_offset = g.seen_offset;
+  h.regions_offset = g.regions_offset;
+  h.index_offset = g.index_offset;
+  h.data_offset = g.data_offset;
+  h.creator_pid = ::getpid();
+  h.eviction = cfg.eviction == Eviction::None ? 1 : 0;
+  h.current_region.store(shm::kNoRegion, std::memory_order_relaxed);
+  h.magic.store(kMagic, std::memory_order_release);
+  // Into place, never over another creator's segment.
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+    const int e = errno;
+    ::munmap(base_, size_);
+    base_ = nullptr;
+    if (e == EEXIST) {
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return false;  // attach to the one that won
+    }
+    return fail(Status::IoError, "cannot rename " + tmp + " to " + path, e);
+  }
+  ::close(fd);
+  created_ = true;
+  OC_INFO("created cache segment %s (%s, %u regions of %s)", path.c_str(), format_size(cfg.memory).c_str(),
+          g.region_count, format_size(g.region_size).c_str());
+  return true;
+}
+
+Result<void> Segment::attach(int fd, const CacheConfig& cfg) {
+  const std::string& path = path_;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
+    return make_error(Status::AccessDenied,
+                      path + " is not a private regular file owned by this user; refusing it");
+  }
+  if (static_cast<std::uint64_t>(st.st_size) != cfg.memory) {
+    return make_error(Status::InvalidArgument,
+                      path + " has " + format_size(static_cast<std::uint64_t>(st.st_size)) +
+                          " but cache.memory is " + format_size(cfg.memory) +
+                          "; use another cache.name or remove the file when no process uses it");
+  }
+  void* p = ::mmap(nullptr, cfg.memory, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return make_error(Status::IoError, "cannot map " + path + ": " + errno_text(errno));
+  base_ = static_cast<std::byte*>(p);
+  const SegmentHeader& h = header();
+  auto refuse = [&](Status s, std::string why) -> Error {
+    ::munmap(base_, size_);
+    base_ = nullptr;
+    return make_error(s, std::move(why));
+  };
+  if (h.magic.load(std::memory_order_acquire) != kMagic) {
+    return refuse(Status::IoError, path + " is not an objcache segment (bad magic); remove it when no process uses it");
+  }
+  if (h.layout_version != kLayoutVersion) {
+    return refuse(Status::Unsupported,
+                  path + " has layout version " + std::to_string(h.layout_version) + ", this library uses " +
+                      std::to_string(kLayoutVersion) +
+                      "; use another cache.name or remove the file when no process uses it");
+  }
+  const Geometry& g = geo_;
+  if (h.page_size != g.page_size || h.region_size != g.region_size || h.region_count != g.region_count ||
+      h.data_offset != g.data_offset || h.index_offset != g.index_offset ||
+      h.shard_entries != g.shard_entries || h.eviction != (cfg.eviction == Eviction::None ? 1u : 0u)) {
+    return refuse(Status::InvalidArgument,
+                  path + " was created with page_size " + format_size(h.page_size) + " and eviction " +
+                      (h.eviction == 1 ? "none" : "clock") +
+                      ", which differ from this configuration; use another cache.name or "
+                      "remove the file when no process uses it");
+  }
+  return {};
 }
 
 Segment::~Segment() {

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// Segment: the shared-memory file of one cache (/dev/shm/objcache-<uid>-<name>),
-// created 0600 with O_EXCL and O_NOFOLLOW by the first process, attached by
-// the others after checking owner, mode, magic, version and geometry. Owns
-// the mapping and the geometry; knows nothing of what is cached in it.
+// Segment: the shared-memory file of one cache (/dev/shm/objcache-<uid>-<name>).
+// The first process builds it under a temporary name (0600, O_EXCL,
+// O_NOFOLLOW) and renames it into place only when it is complete, without
+// replacing anything; the others attach after checking owner, mode, size,
+// magic, version and geometry, and never wait for a creator. Owns the
+// mapping and the geometry; knows nothing of what is cached in it.
 #pragma once
 
 #include <cstddef>
@@ -69,6 +71,11 @@ class Segment {
 
  private:
   Segment() = default;
+  // Builds the segment and renames it into place: true, or false when
+  // another process's segment got there first (attach to it then).
+  Result<bool> create(const CacheConfig& cfg);
+  // Maps and checks an existing segment file.
+  Result<void> attach(int fd, const CacheConfig& cfg);
   template <typename T>
   T* at(std::uint64_t off) const { return reinterpret_cast<T*>(base_ + off); }
 

@@ -38,7 +38,7 @@ class DelayProxy:
                 if not data:
                     break
                 if delay:
-                    await asyncio.sleep(delay)
+                    await asyncio.sleep(delay)  # pace: the delay this proxy exists to add
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):

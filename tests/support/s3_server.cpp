@@ -83,6 +83,7 @@ S3Server::~S3Server() {
   if (pid_ <= 0) return;
   for (int i = 0; i < 50; ++i) {
     if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+    // poll: the server's exit after its stdin closed, for at most 1 s.
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ::kill(pid_, SIGKILL);

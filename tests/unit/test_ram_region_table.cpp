@@ -159,6 +159,7 @@ TEST_CASE("regions ahead of the fill frontier get their pages in the background;
   CHECK(r->region == 0);
 
   auto& mark = seg.header().populated_regions;
+  // poll: the prefaulter thread moves the mark; nothing to block on.
   for (int i = 0; i < 5000 && mark.load() < 1 + ahead; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   if (!probe.populate(count - 1)) {
     MESSAGE("this kernel has no MADV_POPULATE_WRITE: nothing to check");
@@ -169,7 +170,7 @@ TEST_CASE("regions ahead of the fill frontier get their pages in the background;
   // inside the last one (CI saw this on a loaded machine). Wait for it.
   const std::size_t full = rs / static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   for (int i = 0; i < 5000 && resident_pages(seg.region_data(ahead), rs) < full; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // poll: pages becoming resident
   }
   // The window is in memory; what lies beyond it (but the probe's region) is not.
   for (std::uint32_t q = 1; q <= ahead; ++q) CHECK(resident_pages(seg.region_data(q), rs) == full);

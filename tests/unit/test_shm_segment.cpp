@@ -7,7 +7,9 @@
 
 #include <chrono>
 #include <cstring>
-#include <thread>
+#include <sys/wait.h>
+
+#include <vector>
 
 #include "shm/segment.h"
 #include "support/temp_dir.h"
@@ -122,68 +124,77 @@ TEST_CASE("a cache too small for two regions is an error") {
   CHECK_FALSE(plan(c).ok());
 }
 
-TEST_CASE("an attacher waits for a creator that has not sized the file yet") {
-  // Two processes starting on a new cache at once: one has created the
-  // file (O_EXCL) but not yet sized it when the other opens it. CI saw the
-  // second refuse the empty file ("has 0B but cache.memory is ...").
-  TempDir ref_dir, dir;
-  auto ref = Segment::open(small_cache(), ref_dir.path());
-  REQUIRE(ref.ok());
-  const std::string path = Segment::path_for("t", dir.path());
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  REQUIRE(fd >= 0);
-  std::thread creator([&] {
-    // What a slow creator does: size the file, write the header, magic last.
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    // (CHECK, not REQUIRE: a failed REQUIRE throws, and not in this thread.)
-    CHECK(::ftruncate(fd, static_cast<off_t>(small_cache().memory)) == 0);
-    void* p = ::mmap(nullptr, small_cache().memory, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    CHECK(p != MAP_FAILED);
-    if (p == MAP_FAILED) return;
-    auto* h = static_cast<SegmentHeader*>(p);
-    std::memcpy(static_cast<void*>(h), &(*ref)->header(), sizeof(SegmentHeader));
-    h->magic.store(0);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    h->magic.store((*ref)->header().magic.load(), std::memory_order_release);
-    ::munmap(p, small_cache().memory);
-  });
-  auto b = Segment::open(small_cache(), dir.path());
-  creator.join();
-  ::close(fd);
-  REQUIRE_MESSAGE(b.ok(), b.error().describe());
-  CHECK_FALSE((*b)->created());
-  CHECK((*b)->geometry().region_count == (*ref)->geometry().region_count);
+TEST_CASE("many processes starting on a new cache at once: one creates it, all attach") {
+  // CI once saw an attacher open the file between its creator's O_EXCL open
+  // and its ftruncate and refuse it ("has 0B but cache.memory is ...").
+  // Now a segment appears under its name only when complete.
+  TempDir dir;
+  constexpr int kProcs = 8;
+  int go[2];
+  int results[2];
+  REQUIRE(::pipe(go) == 0);
+  REQUIRE(::pipe(results) == 0);
+  std::vector<pid_t> kids;
+  for (int i = 0; i < kProcs; ++i) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      char c;
+      (void)!::read(go[0], &c, 1);  // all start together
+      auto s = Segment::open(small_cache(), dir.path());
+      char r = !s.ok() ? 'e' : (*s)->created() ? 'c' : 'a';
+      (void)!::write(results[1], &r, 1);
+      ::_exit(0);
+    }
+    kids.push_back(pid);
+  }
+  ::close(go[0]);
+  for (int i = 0; i < kProcs; ++i) (void)!::write(go[1], "g", 1);
+  int created = 0, attached = 0, failed = 0;
+  for (int i = 0; i < kProcs; ++i) {
+    char r = 0;
+    REQUIRE(::read(results[0], &r, 1) == 1);
+    created += r == 'c';
+    attached += r == 'a';
+    failed += r == 'e';
+  }
+  for (pid_t k : kids) ::waitpid(k, nullptr, 0);
+  CHECK(failed == 0);
+  CHECK(created == 1);
+  CHECK(attached == kProcs - 1);
 }
 
-TEST_CASE("an empty file whose creator died is made anew") {
+TEST_CASE("a half-made segment of a creator that died is never attached, and is cleaned up") {
   TempDir dir;
-  const std::string path = empty_segment_file(dir.path());
-  auto s = Segment::open(small_cache(), dir.path());  // waits for a creator first
+  const std::string path = Segment::path_for("t", dir.path());
+  // What a creator killed before it finished leaves: an empty file under
+  // its temporary name, with a pid that no longer runs.
+  pid_t dead = ::fork();
+  REQUIRE(dead >= 0);
+  if (dead == 0) ::_exit(0);
+  ::waitpid(dead, nullptr, 0);
+  const std::string tmp = path + ".new-" + std::to_string(dead);
+  const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  auto s = Segment::open(small_cache(), dir.path());
   REQUIRE_MESSAGE(s.ok(), s.error().describe());
   CHECK((*s)->created());
   struct stat st {};
+  CHECK(::stat(tmp.c_str(), &st) != 0);  // removed
   REQUIRE(::stat(path.c_str(), &st) == 0);
   CHECK(static_cast<std::uint64_t>(st.st_size) == small_cache().memory);
 }
 
-TEST_CASE("an empty file replaced while waiting: the new one is attached") {
+TEST_CASE("an empty or foreign file under the segment's name is refused at once, with a reason") {
   TempDir dir;
   const std::string path = empty_segment_file(dir.path());
-  std::unique_ptr<Segment> made;
-  std::thread other([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    ::unlink(path.c_str());
-    auto m = Segment::open(small_cache(), dir.path());
-    CHECK(m.ok());
-    if (m.ok()) made = std::move(*m);
-  });
-  auto s = Segment::open(small_cache(), dir.path());
-  other.join();
-  REQUIRE_MESSAGE(s.ok(), s.error().describe());
-  REQUIRE(made);
-  // One segment in the end, shared by both (the waiter did not recreate it
-  // over the other's).
-  CHECK(made->created() != (*s)->created());
-  made->regions()[0].items.store(7);
-  CHECK((*s)->regions()[0].items.load() == 7);
+  auto s = Segment::open(small_cache(), dir.path());  // no waiting: nothing is being made under this name
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message.find("has 0B but cache.memory is") != std::string::npos);
+  // A file of the right size that is no segment.
+  REQUIRE(::truncate(path.c_str(), static_cast<off_t>(small_cache().memory)) == 0);
+  auto t = Segment::open(small_cache(), dir.path());
+  REQUIRE_FALSE(t.ok());
+  CHECK(t.error().message.find("bad magic") != std::string::npos);
 }

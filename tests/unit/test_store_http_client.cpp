@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <doctest/doctest.h>
 #include <future>
@@ -54,6 +55,11 @@ class FaultServer {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
   int connections() const { return connections_.load(); }
+  // Waits until n requests have arrived; false after 30 s.
+  bool wait_requests(int n) {
+    std::unique_lock<std::mutex> lk(requests_mu_);
+    return requests_cv_.wait_for(lk, 30s, [&] { return requests_ >= n; });
+  }
   int max_concurrent() const { return max_concurrent_.load(); }
 
  private:
@@ -86,11 +92,16 @@ class FaultServer {
   }
   void serve(int c) {
     while (read_request(c)) {
+      {
+        std::lock_guard<std::mutex> g(requests_mu_);
+        ++requests_;
+      }
+      requests_cv_.notify_all();
       int now = ++busy_;
       int prev = max_concurrent_.load();
       while (now > prev && !max_concurrent_.compare_exchange_weak(prev, now)) {
       }
-      std::this_thread::sleep_for(delay_);
+      std::this_thread::sleep_for(delay_);  // pace: a server that takes delay_ to answer
       std::string body(1000, 'a');
       bool keep = false;
       switch (mode_) {
@@ -109,6 +120,7 @@ class FaultServer {
         }
         case Mode::Stall:
           send_all(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + body.substr(0, 10));
+          // pace: a server that stalls mid-body (up to 4 s, or until stopped).
           for (int i = 0; i < 40 && !stop_; ++i) std::this_thread::sleep_for(100ms);
           break;
         case Mode::Oversize:
@@ -131,6 +143,9 @@ class FaultServer {
   std::atomic<int> busy_{0};
   std::atomic<int> max_concurrent_{0};
   std::thread acceptor_;
+  std::mutex requests_mu_;
+  std::condition_variable requests_cv_;
+  int requests_ = 0;  // guarded by requests_mu_
   std::mutex mu_;
   std::vector<std::thread> workers_;
 };
@@ -274,7 +289,7 @@ TEST_CASE("destroying the client fails what is in flight, exactly once") {
       CHECK_FALSE(r.ok());
       calls++;
     });
-    std::this_thread::sleep_for(200ms);
+    REQUIRE(srv.wait_requests(4));  // all four are in flight
   }
   CHECK(calls.load() == 4);
 }
