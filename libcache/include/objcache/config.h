@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "objcache/export.h"
 #include "objcache/log.h"
 #include "objcache/result.h"
 
@@ -83,30 +84,30 @@ struct Config {
 // The error (Status::ConfigError) reads "FILE:LINE: key 'K': what was
 // expected, got WHAT"; K is "cache.memory" or "mount[2].prefetch", where
 // mount[1] is the first [[mount]] in the file.
-Result<Config> load_config(const std::string& path);
+OBJCACHE_API Result<Config> load_config(const std::string& path);
 
 // Parses TOML text as if read from the file named display_path.
-Result<Config> parse_config(const std::string& text, const std::string& display_path);
+OBJCACHE_API Result<Config> parse_config(const std::string& text, const std::string& display_path);
 
 // OBJCACHE_CONFIG, else ~/.config/objcache/config.toml, else
 // /etc/objcache/config.toml; nullopt when none of them exists.
-std::optional<std::string> find_config_path();
+OBJCACHE_API std::optional<std::string> find_config_path();
 
 // "512MiB", "4GiB", "1.5GiB", "100KB", "4096" (bytes). Binary (KiB/MiB/GiB/TiB)
 // and decimal (KB/MB/GB/TB) units; "B" or no unit means bytes.
-Result<std::uint64_t> parse_size(const std::string& text);
+OBJCACHE_API Result<std::uint64_t> parse_size(const std::string& text);
 // "30s", "5m", "1h", "250ms", "0". A bare number is seconds.
-Result<std::chrono::milliseconds> parse_duration(const std::string& text);
+OBJCACHE_API Result<std::chrono::milliseconds> parse_duration(const std::string& text);
 // "s3://bucket/prefix/" or "oss://bucket/prefix"; the prefix gains a '/'.
-Result<SourceUri> parse_source(const std::string& text);
+OBJCACHE_API Result<SourceUri> parse_source(const std::string& text);
 
-std::string_view to_string(Eviction e);
-std::string_view to_string(Addressing a);
-std::string_view to_string(Prefetch p);
-std::string_view to_string(LogLevel l);
+OBJCACHE_API std::string_view to_string(Eviction e);
+OBJCACHE_API std::string_view to_string(Addressing a);
+OBJCACHE_API std::string_view to_string(Prefetch p);
+OBJCACHE_API std::string_view to_string(LogLevel l);
 
 // The human-readable size "4GiB", "512MiB", "1.5KiB".
-std::string format_size(std::uint64_t bytes);
-std::string format_duration(std::chrono::milliseconds d);
+OBJCACHE_API std::string format_size(std::uint64_t bytes);
+OBJCACHE_API std::string format_duration(std::chrono::milliseconds d);
 
 }  // namespace objcache

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "objcache/config.h"
+#include "objcache/export.h"
 
 namespace objcache {
 
@@ -23,7 +24,7 @@ struct Resolved {
   bool operator==(const Resolved&) const = default;
 };
 
-class MountTable {
+class OBJCACHE_API MountTable {
  public:
   // Mount paths are normalized again here (config already does; this keeps
   // the table safe with hand-built configs): a mount whose path is not

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "objcache/config.h"
+#include "objcache/export.h"
 #include "objcache/result.h"
 
 namespace objcache {
@@ -61,7 +62,7 @@ struct CompletedPart {
 
 using GetCallback = std::function<void(Result<GetResult>)>;
 
-class ObjectStore {
+class OBJCACHE_API ObjectStore {
  public:
   virtual ~ObjectStore() = default;
 
@@ -107,8 +108,8 @@ struct StoreDescription {
 
 // An S3 (or S3-compatible: OSS, MinIO, ...) store for one bucket. Fails when
 // the settings are unusable (bad endpoint, unreadable credentials file, ...).
-Result<std::unique_ptr<ObjectStore>> create_s3_store(const StoreConfig& cfg,
+OBJCACHE_API Result<std::unique_ptr<ObjectStore>> create_s3_store(const StoreConfig& cfg,
                                                      const std::string& bucket);
-Result<StoreDescription> describe_s3_store(const StoreConfig& cfg);
+OBJCACHE_API Result<StoreDescription> describe_s3_store(const StoreConfig& cfg);
 
 }  // namespace objcache

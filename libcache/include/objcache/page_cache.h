@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "objcache/config.h"
+#include "objcache/export.h"
 #include "objcache/result.h"
 
 namespace objcache {
@@ -27,7 +28,7 @@ struct Access;
 }
 
 // The identity of one version of an object: xxh3-128 of bucket, key, ETag.
-struct ObjectId {
+struct OBJCACHE_API ObjectId {
   std::uint64_t lo = 0;
   std::uint64_t hi = 0;
   static ObjectId of(std::string_view bucket, std::string_view key, std::string_view etag);
@@ -115,7 +116,7 @@ struct PageCacheOptions {
   std::chrono::milliseconds fill_deadline{120000};
 };
 
-class PageCache {
+class OBJCACHE_API PageCache {
  public:
   static Result<std::unique_ptr<PageCache>> open(const CacheConfig& cfg, const PageCacheOptions& opts = {});
   ~PageCache();

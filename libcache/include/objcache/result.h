@@ -10,6 +10,8 @@
 #include <utility>
 #include <variant>
 
+#include "objcache/export.h"
+
 namespace objcache {
 
 enum class Status {
@@ -30,11 +32,11 @@ enum class Status {
   Unsupported,
 };
 
-std::string_view to_string(Status s);
+OBJCACHE_API std::string_view to_string(Status s);
 // The errno a POSIX caller should see for s (NotFound -> ENOENT, ...).
-int to_errno(Status s);
+OBJCACHE_API int to_errno(Status s);
 
-struct Error {
+struct OBJCACHE_API Error {
   Status status = Status::IoError;
   std::string message;  // for logs; never holds secrets
   int http_status = 0;  // 0 when the error did not come from an HTTP reply

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "objcache/config.h"
+#include "objcache/export.h"
 #include "objcache/metadata.h"
 #include "objcache/mount_table.h"
 #include "objcache/page_cache.h"
@@ -25,7 +26,7 @@
 namespace objcache {
 
 
-class Vfs {
+class OBJCACHE_API Vfs {
  public:
   // Attaches (or creates) the cache cfg.cache names. Stores are made per
   // mount on first use.
