@@ -69,8 +69,9 @@ def judge(t, doc, why, src):
                            + f", not at the target's {', '.join(f'{k} {t.at[k]}' for k in off)}")
     others = "; ".join(f"{o.get('at')}: {o.get('shown')}" for o in fig.get("others", []) if isinstance(o, dict))
     remote = "—"
-    if isinstance(doc.get("remote"), dict):
-        remote = "checked" if doc["remote"].get("if_match_checked") is True else "**not checked**"
+    if t.through_remote():
+        rm = doc.get("remote") if isinstance(doc.get("remote"), dict) else {}
+        remote = "checked" if rm.get("if_match_checked") is True else "**not checked**"
     return Verdict(t, MET if t.met(v) else MISSED, shown=str(fig.get("shown", f"{v:g}")), others=others,
                    note=str(fig.get("note", "")), remote=remote)
 
