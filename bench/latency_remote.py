@@ -28,7 +28,10 @@ How a request goes:
     knew any ETags; check_semantics tests a 412 and a match). The header
     is removed on the hop, because the internal server's own If-Match
     check compares nginx's ETag (absent here: `etag off`) and would
-    always answer 412. s3rver itself ignores If-Match on GET.
+    always answer 412. s3rver itself ignores If-Match on GET. The map is
+    read at the start: an object overwritten later keeps its old ETag here
+    (and gets 412 for its new one), so the remote is for a bucket that does
+    not change while it runs, as the benchmarks' buckets do not.
   - everything else (LIST and anything with a query string, HEAD, PUT,
     POST, DELETE) is proxied to s3rver, which gives S3's ETag and headers.
   - with cache_lists=True, nginx keeps LIST replies (GETs with a query
