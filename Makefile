@@ -37,13 +37,17 @@ bench: deps
 	@$(MAKE) --no-print-directory build
 	@mkdir -p bench/results
 	$(BUILD)/bench/bench_page_cache --runs 7 --out bench/results/page_cache.md
-	@echo "wrote bench/results/page_cache.md"
+	@echo "wrote bench/results/page_cache.md and .json"
 	/usr/bin/python3 bench/bench_shim.py --build $(BUILD) --runs 5 --out bench/results/shim.md
-	@echo "wrote bench/results/shim.md"
-	/usr/bin/python3 bench/bench_fetch.py --build $(BUILD) --runs 3 --out bench/results/fetch.md
-	@echo "wrote bench/results/fetch.md"
+	@echo "wrote bench/results/shim.md and .json"
+	/usr/bin/python3 bench/bench_cold_epoch.py --build $(BUILD) --runs 3 --out bench/results/cold_epoch.md
+	@echo "wrote bench/results/cold_epoch.md and .json"
+	/usr/bin/python3 bench/bench_boto3.py --build $(BUILD) --runs 3 --out bench/results/boto3.md
+	@echo "wrote bench/results/boto3.md and .json"
+	/usr/bin/python3 bench/bench_dataloader.py --build $(BUILD) --runs 5 --out bench/results/dataloader.md
+	@echo "wrote bench/results/dataloader.md and .json"
 	/usr/bin/python3 bench/bench_peers.py --build $(BUILD) --runs 3 --out bench/results/peers.md --plots bench/results
-	@echo "wrote bench/results/peers.md and bench/results/peers_*.png"
+	@echo "wrote bench/results/peers.md, .json and bench/results/peers_*.png"
 	/usr/bin/python3 bench/report.py
 	@echo "wrote bench/REPORT.md"
 

@@ -3,9 +3,11 @@
 // same run: warm RAM-tier reads of 100 KiB objects against memcpy of the
 // same bytes; two processes against one; spill-tier reads against pread of
 // the same bytes from a local file. Prints medians of several runs and the
-// ratios, as a Markdown section (stdout, or --out FILE).
+// ratios, as a Markdown section (stdout, or --out FILE), and the figures
+// keyed by target id as json for bench/report.py (--json FILE; by default
+// --out with .json for .md). The targets and verdicts are bench/targets.py's.
 //
-//   bench_page_cache [--objects N] [--runs R] [--spill-dir DIR] [--out FILE]
+//   bench_page_cache [--objects N] [--runs R] [--spill-dir DIR] [--out FILE] [--json FILE]
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -15,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -35,6 +38,7 @@ struct Args {
   int runs = 5;
   std::string spill_dir = "/var/tmp";
   std::string out;
+  std::string json;
 };
 
 double median(std::vector<double> v) {
@@ -128,6 +132,34 @@ std::string machine() {
   return std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores, " + model;
 }
 
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) out += c;
+  }
+  return out + "\"";
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  char buf[64];
+  ::gmtime_r(&t, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+  return buf;
+}
+
+// One figure of results/page_cache.json: the value judged, how it reads,
+// the settings it was measured at.
+std::string json_figure(const char* id, double value, const char* shown_fmt, int objects) {
+  char shown[128], out[512];
+  std::snprintf(shown, sizeof shown, shown_fmt, value);
+  std::snprintf(out, sizeof out, "  %s: {\"value\": %.4f, \"shown\": %s, \"at\": {\"objects\": %d}}",
+                json_string(id).c_str(), value, json_string(shown).c_str(), objects);
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -138,11 +170,18 @@ int main(int argc, char** argv) {
     else if (s == "--runs" && i + 1 < argc) a.runs = std::atoi(argv[++i]);
     else if (s == "--spill-dir" && i + 1 < argc) a.spill_dir = argv[++i];
     else if (s == "--out" && i + 1 < argc) a.out = argv[++i];
+    else if (s == "--json" && i + 1 < argc) a.json = argv[++i];
     else {
-      std::fprintf(stderr, "usage: bench_page_cache [--objects N] [--runs R] [--spill-dir DIR] [--out FILE]\n");
+      std::fprintf(stderr,
+                   "usage: bench_page_cache [--objects N] [--runs R] [--spill-dir DIR] [--out FILE] [--json FILE]\n");
       return 2;
     }
   }
+  if (a.json.empty() && !a.out.empty()) {
+    bool md = a.out.size() > 3 && a.out.compare(a.out.size() - 3, 3, ".md") == 0;
+    a.json = (md ? a.out.substr(0, a.out.size() - 3) : a.out) + ".json";
+  }
+  const std::string started = utc_now();
   const std::uint64_t total = static_cast<std::uint64_t>(a.objects) * kObj;
   auto id = ids(a.objects);
   std::vector<std::byte> buf(kObj);
@@ -271,26 +310,46 @@ int main(int argc, char** argv) {
   std::snprintf(out, sizeof out,
                 "## Page cache (bench_page_cache)\n\n"
                 "%d objects of 100 KiB, median of %d runs; machine: %s.\n\n"
-                "| measurement | GB/s | objects/s | ratio | target |\n|---|---|---|---|---|\n"
+                "| measurement | GB/s | objects/s | ratio | target id |\n|---|---|---|---|---|\n"
                 "| memcpy of the same bytes (limit) | %.2f | %.0f | | |\n"
-                "| RAM tier, 1 process | %.2f | %.0f | %.2f of memcpy | >= 0.8 |\n"
+                "| RAM tier, 1 process | %.2f | %.0f | %.2f of memcpy | page_cache.ram |\n"
                 "| memcpy, 2 processes at once (limit for 2) | %.2f | %.0f | %.2f x 1 process | |\n"
-                "| RAM tier, 2 processes (aggregate) | %.2f | %.0f | %.2f x 1 process; %.2f of 2-process memcpy | >= 1.7 |\n"
+                "| RAM tier, 2 processes (aggregate) | %.2f | %.0f | %.2f x 1 process; %.2f of 2-process memcpy | "
+                "page_cache.ram_2proc |\n"
                 "| pread from a local file, page cache warm (limit) | %.2f | %.0f | | |\n"
-                "| spill tier reads | %.2f | %.0f | %.2f of pread | >= 0.8 |\n"
+                "| spill tier reads | %.2f | %.0f | %.2f of pread | page_cache.spill |\n"
                 "| after a restart: new segment, warm spill, RAM refilled | %.2f | %.0f | %.2f of pread | (info) |\n\n"
+                "Targets and verdicts: `bench/targets.py`, judged in `bench/REPORT.md`. Date: %s.\n\n"
                 "Reproduce: `make bench` (or `build/bench/bench_page_cache --runs %d`).\n",
                 a.objects, a.runs, machine().c_str(), gbs(m_memcpy), ops(m_memcpy), gbs(m_ram), ops(m_ram),
                 m_memcpy / m_ram, 2 * gbs(m_memcpy2), 2 * ops(m_memcpy2), m_memcpy * 2 / m_memcpy2,
                 2 * gbs(m_two), 2 * ops(m_two), m_ram * 2 / m_two, m_memcpy2 / m_two, gbs(m_file), ops(m_file),
                 gbs(m_spill), ops(m_spill), m_file / m_spill, gbs(m_restart), ops(m_restart), m_file / m_restart,
-                a.runs);
+                started.c_str(), a.runs);
   std::fputs(out, stdout);
   if (!a.out.empty()) {
     FILE* f = std::fopen(a.out.c_str(), "w");
     if (f == nullptr) return 1;
     std::fputs(out, f);
     std::fclose(f);
+  }
+  if (!a.json.empty()) {
+    std::string md = a.out.empty() ? "null" : json_string(std::filesystem::path(a.out).filename().string());
+    std::string doc = "{\"bench\": \"page_cache\", \"script\": \"bench/bench_page_cache.cpp\", \"markdown\": " + md +
+                      ",\n \"command\": " + json_string("build/bench/bench_page_cache --runs " + std::to_string(a.runs)) +
+                      ", \"date\": " + json_string(started) + ", \"machine\": " + json_string(machine()) +
+                      ", \"runs\": " + std::to_string(a.runs) + ",\n \"figures\": {\n" +
+                      json_figure("page_cache.ram", m_memcpy / m_ram, "%.2f of memcpy", a.objects) + ",\n" +
+                      json_figure("page_cache.ram_2proc", m_ram * 2 / m_two, "%.2fx 1 process", a.objects) + ",\n" +
+                      json_figure("page_cache.spill", m_file / m_spill, "%.2f of pread", a.objects) + "\n },\n" +
+                      " \"information\": {\"restart_over_pread\": " + std::to_string(m_file / m_restart) + "}}\n";
+    std::string tmp = a.json + ".tmp";
+    FILE* f = std::fopen(tmp.c_str(), "w");
+    if (f == nullptr || std::fputs(doc.c_str(), f) < 0 || std::fclose(f) != 0 ||
+        std::rename(tmp.c_str(), a.json.c_str()) != 0) {
+      std::fprintf(stderr, "bench: cannot write %s\n", a.json.c_str());
+      return 1;
+    }
   }
   return 0;
 }

@@ -25,7 +25,7 @@ The methods:
             and an empty cache dir for every cold epoch;
   boto3     get_object per file, no cache (one client per reader).
 
-An epoch (bench_fetch.py's EPOCH, the same code for every method): one
+An epoch (benchlib.py's EPOCH, the same code for every method): one
 process forks W readers (for boto3 each makes its client), then, clock
 started, lists the folders (os.walk; ListObjectsV2 for boto3) and hands the
 sorted list to the readers; reader w reads files i % W == w with
@@ -40,14 +40,16 @@ measured per run and W and shown as both cold and warm.
 
 The remote gives S3's ETag (the md5) on the GETs nginx serves statically
 (latency_remote.py maps each key to the md5 s3rver stored): rclone's VFS
-cache needs it, or it fetches every file again on the warm epoch.
+cache needs it, or it fetches every file again on the warm epoch. It
+honours If-Match on them as S3 does (checked in the run).
 
 Every FUSE mount has a start timeout and every epoch a timeout; mounts are
 unmounted (fusermount -u, else umount -l) and servers stopped in finally
 blocks and on SIGTERM/SIGINT. A method that cannot be made to work is
 reported with its exact error, and the run goes on with the others.
-Writes the Markdown report (--out) and three PNG plots (--plots); asserts
-nothing about speed.
+Writes the Markdown report (--out), results/peers.json beside it for
+bench/report.py (information only: no target is set on the peers) and
+three PNG plots (--plots); asserts nothing about speed.
 """
 import argparse
 import datetime
@@ -62,15 +64,14 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "bench"))
-import bench_fetch as bf  # noqa: E402  (sets up tests/preload and bench on sys.path)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as bl  # noqa: E402  (sets up tests/preload and bench on sys.path)
 import latency_remote as lr  # noqa: E402
 import mount_fixture as mf  # noqa: E402
-from bench_shim import machine, make_files, tree_state, upload  # noqa: E402
+from benchlib import machine, make_files, tree_state, upload  # noqa: E402
 
-PY = "/usr/bin/python3"
-CONCURRENCY = bf.CONCURRENCY
+PY = bl.PY
+CONCURRENCY = bl.CONCURRENCY
 METHODS = ["local", "objcache", "s3fs", "rclone", "boto3"]
 LABEL = {
     "local": "local disk (page cache warm)",
@@ -232,7 +233,7 @@ def check_etag(remote, rel, md5):
     req = urllib.request.Request(f"{remote.endpoint}/{mf.BUCKET}/files/{rel}", headers={"Range": "bytes=0-9"})
     with urllib.request.urlopen(req, timeout=10) as r:
         if r.headers.get("ETag") != f'"{md5}"':
-            raise bf.Failure(f"bench_peers: a GET through the remote gave ETag {r.headers.get('ETag')!r}, "
+            raise bl.Failure(f"bench_peers: a GET through the remote gave ETag {r.headers.get('ETag')!r}, "
                              f"expected the md5 {md5}")
 
 
@@ -240,10 +241,10 @@ def run_epoch(label, argv, env, expect, timeout=EPOCH_TIMEOUT):
     """One epoch (bench_fetch's EPOCH); PeerError on a failure, a timeout or
     wrong bytes."""
     try:
-        r = bf.run_json(label, argv, env, timeout=timeout)
+        r = bl.run_json(label, argv, env, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise PeerError(f"{label}: no result within {timeout} s") from None
-    except bf.Failure as e:
+    except bl.Failure as e:
         raise PeerError(str(e)) from None
     got = {k: r.get(k) for k in expect}
     if got != expect:
@@ -272,7 +273,8 @@ def main():
     ap.add_argument("--limits", default=DEFAULT_LIMITS,
                     help="fewer runs or readers for slow methods: METHOD=RUNS[@W/W...],... "
                          f"(default {DEFAULT_LIMITS}; '' for none)")
-    ap.add_argument("--out", default=None, help="write the Markdown report here")
+    ap.add_argument("--out", default=None, help="write the Markdown report here (and the json beside it)")
+    ap.add_argument("--json", default=None, help="write the json here (default: --out with .json)")
     ap.add_argument("--plots", default=None, help="write peers_*.png into this directory")
     args = ap.parse_args()
     workers = sorted({int(x) for x in args.workers.split(",")})
@@ -289,17 +291,10 @@ def main():
             if mm.group(3):
                 plan[mm.group(1)]["workers"] = sorted({int(x) for x in mm.group(3).split("/")})
 
-    build = args.build if os.path.isabs(args.build) or os.path.isdir(args.build) \
-        else os.path.join(REPO, args.build)
-    build = os.path.abspath(build)
-    shim = os.path.join(build, "preload", "libobjcache_preload.so")
-    cachectl = os.path.join(build, "tools", "cachectl")
+    shim = cachectl = None
     if "objcache" in methods:
-        for p in (shim, cachectl):
-            if not os.path.exists(p):
-                sys.exit(f"bench_peers: no {p} (run `ninja -C {args.build}`)")
-    command = "/usr/bin/python3 bench/bench_peers.py " + " ".join(
-        a if re.fullmatch(r"[\w./=,-]+", a) else repr(a) for a in sys.argv[1:])
+        shim, cachectl = bl.build_paths(args.build, log, "preload/libobjcache_preload.so", "tools/cachectl")
+    command = bl.command_line("bench_peers.py")
     started = datetime.datetime.now(datetime.timezone.utc)
     t_start = time.monotonic()
 
@@ -321,7 +316,7 @@ def main():
     failed = {}
     versions = {}
     warmup_notes = {}
-    cap, one_ms, list_ms, shim_id, nginx_errors = [], float("nan"), {}, "", []
+    cap, one_ms, shim_id, nginx_errors, remote_json = [], float("nan"), "", [], None
     try:
         # ---- data
         t = time.monotonic()
@@ -334,27 +329,16 @@ def main():
             f"({time.monotonic() - t:.1f} s)")
 
         # ---- the remote, checked and measured
-        md5 = {}
-        for rel in rels:
-            with open(os.path.join(local, rel), "rb") as f:
-                md5[rel] = hashlib.md5(f.read()).hexdigest()
-        remote = lr.LatencyRemote(server.dir, server.port, args.latency_ms, workdir=work, cache_lists=True)
+        remote = bl.Remote(server, work, args.latency_ms, local, rels, "files/",
+                           plan=((1, 50), (32, 2000), (64, 3000)))
         with open(os.path.join(local, rels[0]), "rb") as f:
-            d0 = f.read()
-        one_ms = lr.check_semantics(remote, mf.BUCKET, "files/" + rels[0], d0, md5[rels[0]])
-        check_etag(remote, rels[0], md5[rels[0]])
-        objs = [(f"/{mf.BUCKET}/files/{rel}", args.size, md5[rel]) for rel in rels[:500]]
-        cap = lr.capacity(remote, objs, tmpdir=work)
-        log(f"remote {remote.endpoint}: one GET {one_ms:.1f} ms; "
-            + "; ".join(f"c={r['concurrency']} {r['where']}: {r['gets_per_s']:,.0f} GETs/s p50 {r['p50_ms']:.1f} ms"
-                        for r in cap))
+            check_etag(remote, rels[0], hashlib.md5(f.read()).hexdigest())
+        one_ms, cap, remote_json = remote.one_ms, remote.cap, remote.json()
+        log(remote.summary())
 
         plain_env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
         if "objcache" in methods:
-            shim = shutil.copy2(shim, os.path.join(work, "libobjcache_preload.so"))
-            with open(shim, "rb") as f:
-                shim_id = (f"libobjcache_preload.so sha256 {hashlib.sha256(f.read()).hexdigest()[:12]}, built "
-                           f"{datetime.datetime.fromtimestamp(os.stat(shim).st_mtime, datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+            shim, shim_id = bl.copy_shim(shim, work)
             cachectl = shutil.copy2(cachectl, os.path.join(work, "cachectl"))
         for tool, argv in (("s3fs", ["s3fs", "--version"]), ("rclone", ["rclone", "version"])):
             if tool in methods:
@@ -373,7 +357,7 @@ def main():
                 failed[m] = f"`{m}` is not installed (apt-get install {m}, or make deps)"
 
         def new_cache():
-            c = bf.Cache(work, shim, cachectl, remote.endpoint, files_mount, "s3://data/files/", "512MiB")
+            c = bl.Cache(work, shim, cachectl, remote.endpoint, files_mount, "s3://data/files/", "512MiB")
             caches.append(c)
             return c
 
@@ -382,12 +366,12 @@ def main():
             caches.remove(c)
 
         def epoch_argv(mode, w, root):
-            return [PY, "-c", bf.EPOCH, mode, str(w), root, remote.endpoint, mf.BUCKET]
+            return [PY, "-c", bl.EPOCH, mode, str(w), root, remote.endpoint, mf.BUCKET]
 
         # ---- warm-up, not measured: every method's LISTs into nginx's LIST
         # cache, the OS's caches of the programs, the local files' pages.
         t = time.monotonic()
-        bf.warm_page_cache(local)
+        bl.warm_page_cache(local)
         run_epoch("warm-up local", epoch_argv("fs", 2, local), plain_env, expect)
         if "objcache" in methods:
             c = new_cache()
@@ -437,8 +421,8 @@ def main():
                             s1 = c.stats()
                             r2 = run_epoch(label + ", warm", epoch_argv("fs", w, files_mount), c.env, expect)
                             s2 = c.stats()
-                            res[m]["gets1"][w].append(bf.mount_gets(None, s1))
-                            res[m]["gets2"][w].append(bf.mount_gets(s1, s2))
+                            res[m]["gets1"][w].append(bl.mount_gets(None, s1))
+                            res[m]["gets2"][w].append(bl.mount_gets(s1, s2))
                         elif m == "boto3":
                             r1 = r2 = run_epoch(label, epoch_argv("boto3", w, "files/"), plain_env, expect)
                         else:
@@ -482,7 +466,8 @@ def main():
     elapsed = time.monotonic() - t_start
     ctx = dict(args=args, plan=plan, methods=methods, res=res, failed=failed, versions=versions, cap=cap,
                one_ms=one_ms, command=command, started=started, elapsed=elapsed, shim_id=shim_id,
-               nginx_errors=nginx_errors, warmup_notes=warmup_notes, crashes=list(bf.CRASHES))
+               nginx_errors=nginx_errors, warmup_notes=warmup_notes, crashes=list(bl.CRASHES),
+               if_match=remote_json["if_match_checked"] if remote_json else False)
     plots = []
     if args.plots:
         try:
@@ -492,11 +477,9 @@ def main():
             ctx["plot_error"] = f"{type(e).__name__}: {e}"
     ctx["plots"] = plots
     report = render(ctx)
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(report)
-    print(report, flush=True)
+    bl.write_results("peers", "bench_peers.py", report, args.out, args.json, {}, command=command, started=started,
+                     elapsed=elapsed, runs=args.runs, shim_id=shim_id or None, remote=remote_json,
+                     information=information(ctx))
     if args.out:
         log(f"wrote {args.out} ({elapsed:.0f} s in all)")
     return 0
@@ -601,6 +584,23 @@ def make_plots(ctx, outdir):
 
 # ---------------------------------------------------------------- report
 
+def information(ctx):
+    """For results/peers.json: every method's median epoch seconds and its
+    ratio to objcache's by kind and W (no target is set on them)."""
+    plan, res = ctx["plan"], ctx["res"]
+    info = {"epoch_s": {}, "over_objcache": {}}
+    for m in ctx["methods"]:
+        info["epoch_s"][m] = {k: {str(w): med(res[m][k][w]) for w in plan[m]["workers"] if res[m][k][w]}
+                              for k in ("cold", "warm")}
+    ref = info["epoch_s"].get("objcache", {})
+    for m, by in info["epoch_s"].items():
+        if m != "objcache" and ref:
+            info["over_objcache"][m] = {k: {w: v / ref[k][w] for w, v in by[k].items() if w in ref.get(k, {})}
+                                        for k in by}
+    info["failed"] = ctx["failed"]
+    return info
+
+
 def render(ctx):
     a, plan, res, methods, failed = ctx["args"], ctx["plan"], ctx["res"], ctx["methods"], ctx["failed"]
     lat = a.latency_ms / 1e3
@@ -609,7 +609,7 @@ def render(ctx):
     out.append(f"{a.files:,} files of {a.size // 1024} KiB ({a.files * a.size / 1e6:.0f} MB) in {a.dirs} folders, "
                f"in s3rver under `data/files/` and on local disk; every remote method reads through the same "
                f"nginx adding {a.latency_ms:g} ms to every request (`bench/latency_remote.py`, LIST replies "
-               f"kept), in the same run. An epoch (bench_fetch.py's, the same code for every method): one "
+               f"kept), in the same run. An epoch (benchlib.py's, the same code for every method): one "
                f"process forks W readers, then, clock started, lists the folders (`os.walk`; ListObjectsV2 for "
                f"boto3) and hands the sorted list to the readers; reader w reads files i % W == w with "
                f"`open().read()` (`get_object` for boto3); the clock stops when all are done. *Cold* is the "
@@ -642,7 +642,7 @@ def render(ctx):
     reduced = [m for m in methods if plan[m]["runs"] < a.runs or plan[m]["workers"] != sorted(
         {int(x) for x in a.workers.split(",")})]
     if reduced:
-        out.append(f"**Reduced to keep one run under ~12 minutes on 2 cores:** "
+        out.append("**Reduced to keep one run under ~12 minutes on 2 cores:** "
                    + "; ".join(f"{SHORT[m]} {plan[m]['runs']} run{'s' if plan[m]['runs'] > 1 else ''} at "
                                f"W = {', '.join(map(str, plan[m]['workers']))}" for m in reduced)
                    + f" (the others {a.runs} runs at W = {a.workers}). With 1 run a figure is a single "
@@ -745,7 +745,9 @@ def render(ctx):
     out.append("- Every method runs on the same 2 cores as the remote (nginx, s3rver) and the readers.\n")
     # remote
     out.append("### The remote\n")
-    out.append(f"Measured in the same run with curl's parallel mode (whole-object ranged GETs); one ranged GET "
+    out.append(("It honours If-Match as S3 does (checked in this run: a GET with another ETag got 412). "
+                if ctx["if_match"] else "Its If-Match was NOT checked in this run. ")
+               + f"Measured in the same run with curl's parallel mode (whole-object ranged GETs); one ranged GET "
                f"took {ctx['one_ms']:.1f} ms.\n")
     if ctx["cap"]:
         out.append(lr.format_capacity(ctx["cap"], a.size))
@@ -776,6 +778,6 @@ def render(ctx):
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except bf.Failure as e:
+    except bl.Failure as e:
         print(f"bench_peers: FAILED: {e}", file=sys.stderr)
         sys.exit(1)

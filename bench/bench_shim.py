@@ -3,9 +3,10 @@
 epoch over 2,000 files of 100 KiB, read by Python (open().read()) and by a
 small native reader (build/bench/shim_reader: open, read to EOF, close),
 each through the shim and from local disk (page cache warm), side by side in
-one run. Target: the shim at >= 0.9 of local disk's files/s. Also runs
-bench_passthrough (the shim's cost on paths outside any mount, target
-<= 3 %) and writes both to one Markdown report.
+one run (issue 4's targets, in bench/targets.py: the shim at >= 0.9 of
+local disk's files/s). Also runs bench_passthrough (the shim's cost on
+paths outside any mount, target <= 3 %) and writes both to one Markdown
+report and to results/shim.json beside it for bench/report.py.
 
   /usr/bin/python3 bench/bench_shim.py [--build build] [--runs 5] [--out bench/results/shim.md]
 
@@ -19,13 +20,9 @@ Prints and writes its report; asserts nothing about speed (exit 1 only
 when a read returned wrong bytes or a step failed).
 """
 import argparse
-import concurrent.futures
 import datetime
-import hashlib
 import json
 import os
-import platform
-import random
 import re
 import shutil
 import statistics
@@ -34,14 +31,13 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tests", "preload"))
-os.environ.setdefault("OBJCACHE_TEST_SOURCE_DIR", os.path.join(REPO, "tests"))
-import mount_fixture as mf  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as bl  # noqa: E402
+import targets  # noqa: E402
+from benchlib import cache_stats, machine, make_files, tree_state, upload  # noqa: E402
 
-PY = "/usr/bin/python3"
-TARGET_RATIO = 0.9
-TARGET_PASSTHROUGH_PCT = 3.0
+mf = bl.mf
+PY = bl.PY
 
 # The Python reader, run as `python3 -c READER MODE ROOT_OR_LIST [SHA_OUT|-] [EPOCHS]`.
 # MODE "list": read the paths in the list file (one a line), then time the
@@ -156,86 +152,6 @@ def run_reader(label, argv, env, expect_files, expect_bytes, expect_sample):
     return r
 
 
-def make_files(root, files, size, classes, seed=11):
-    """files random files of size bytes in `classes` folders; returns the
-    relative paths (sorted), {rel: sha256} and the XOR of first-8-byte words."""
-    rng = random.Random(seed)
-    rels, shas, sample = [], {}, 0
-    per = (files + classes - 1) // classes
-    for i in range(files):
-        rel = os.path.join(f"class{i // per:02d}", f"img{i:05d}.bin")
-        path = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        data = rng.randbytes(size)
-        with open(path, "wb") as f:
-            f.write(data)
-        rels.append(rel)
-        shas[rel] = hashlib.sha256(data).hexdigest()
-        sample ^= int.from_bytes(data[:8], "little")
-    rels.sort()
-    return rels, shas, sample
-
-
-def upload(server, root, rels, prefix, workers=8):
-    client = server.client()
-
-    def put(rel):
-        with open(os.path.join(root, rel), "rb") as f:
-            client.put_object(Bucket=mf.BUCKET, Key=prefix + rel, Body=f.read())
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        for fut in [pool.submit(put, rel) for rel in rels]:
-            fut.result()
-
-
-def cache_stats(cachectl, config, shm):
-    """cachectl stats --json, or None if it is not there or fails."""
-    if not os.path.exists(cachectl):
-        return None
-    env = dict(os.environ, OBJCACHE_SHM_DIR=shm)
-    env.pop("LD_PRELOAD", None)
-    p = subprocess.run([cachectl, "--config", config, "stats", "--json"], env=env,
-                       capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
-        return None
-    try:
-        return json.loads(p.stdout)
-    except ValueError:
-        return None
-
-
-def machine():
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        with open("/proc/meminfo") as f:
-            kb = int(f.readline().split()[1])
-            mem = f"{kb / 1024 / 1024:.1f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return (f"{os.cpu_count()} cores (nproc {len(os.sched_getaffinity(0))}), {model or 'unknown CPU'}, "
-            f"{mem}, Linux {platform.release()}")
-
-
-def tree_state():
-    try:
-        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "preload", "libcache"],
-                               capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "unknown"
-    return head + (" with uncommitted changes in preload/ or libcache/" if dirty else "")
-
-
 def fmt(v):
     return f"{v:,.0f}"
 
@@ -252,24 +168,20 @@ def main():
                          "of the others is reported as a long-lived worker's (information)")
     ap.add_argument("--passthrough-runs", type=int, default=21,
                     help="--runs for bench_passthrough (0 skips it)")
-    ap.add_argument("--out", default=None, help="write the Markdown report here")
+    ap.add_argument("--out", default=None, help="write the Markdown report here (and the json beside it)")
+    ap.add_argument("--json", default=None, help="write the json here (default: --out with .json)")
     args = ap.parse_args()
     if min(args.runs, args.files, args.classes, args.epochs) < 1 or args.size < 8:
         ap.error("--runs, --files, --classes, --epochs >= 1 and --size >= 8")
 
-    build = args.build if os.path.isabs(args.build) or os.path.isdir(args.build) \
-        else os.path.join(REPO, args.build)
-    build = os.path.abspath(build)
-    shim = os.path.join(build, "preload", "libobjcache_preload.so")
-    reader = os.path.join(build, "bench", "shim_reader")
+    shim, reader = bl.build_paths(args.build, bl.logger("bench_shim"), "preload/libobjcache_preload.so",
+                                  "bench/shim_reader")
+    build = os.path.dirname(os.path.dirname(shim))
     passthrough = os.path.join(build, "bench", "bench_passthrough")
     cachectl = os.path.join(build, "tools", "cachectl")
-    for p in (shim, reader):
-        if not os.path.exists(p):
-            sys.exit(f"bench_shim: no {p} (run `ninja -C {args.build}`)")
-    command = "/usr/bin/python3 bench/bench_shim.py " + " ".join(
-        a if re.fullmatch(r"[\w./=-]+", a) else repr(a) for a in sys.argv[1:])
+    command = bl.command_line("bench_shim.py")
     started = datetime.datetime.now(datetime.timezone.utc)
+    t_start = time.monotonic()
 
     work = tempfile.mkdtemp(prefix="objcache-bench-shim-")
     shm = tempfile.mkdtemp(prefix="objcache-bench-shm-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
@@ -291,10 +203,7 @@ def main():
 
         # A copy of the shim, so a rebuild of build/ during the run cannot
         # swap it (or half-write it) under the readers.
-        shim = shutil.copy2(shim, os.path.join(work, "libobjcache_preload.so"))
-        with open(shim, "rb") as f:
-            shim_id = (f"libobjcache_preload.so sha256 {hashlib.sha256(f.read()).hexdigest()[:12]}, built "
-                       f"{datetime.datetime.fromtimestamp(os.stat(shim).st_mtime, datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+        shim, shim_id = bl.copy_shim(shim, work)
         config = os.path.join(work, "objcache.toml")
         mf.write_config(config, server.endpoint, mount, "s3://data/bench/", memory="512MiB",
                         spill_dir="", name=f"bench{os.getpid()}")
@@ -394,14 +303,11 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(shm, ignore_errors=True)
 
-    report = render(args, command, started, cold, stats_cold, stats_warm0, stats_end, cases, results,
-                    stderr_seen, pt_out, pt_overhead, mount, shim_id)
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(report)
+    report, figures = render(args, command, started, cold, stats_cold, stats_warm0, stats_end, cases, results,
+                             stderr_seen, pt_out, pt_overhead, mount, shim_id)
     print()
-    print(report, flush=True)
+    bl.write_results("shim", "bench_shim.py", report, args.out, args.json, figures, command=command,
+                     started=started, elapsed=time.monotonic() - t_start, runs=args.runs, shim_id=shim_id)
     if args.out:
         print(f"bench_shim: wrote {args.out}")
     return 0
@@ -433,20 +339,33 @@ def render(args, command, started, cold, stats_cold, stats_warm0, stats_end, cas
                f"mounted at `{mount}` through `libobjcache_preload.so` (cache warm: 512 MiB RAM tier, "
                f"no spill). Median files/s of {args.runs} runs; the four epochs of a run alternate "
                f"(order flipped every other run).\n")
+    at = {"files": args.files, "size": args.size}
+    figures, noise = {}, {}
+    for prefix in ("py", "c"):
+        paired = [s / lo for s, lo in zip(col(f"{prefix}_shim", "files_per_s"), col(f"{prefix}_local", "files_per_s"))]
+        tid = "shim.warm_python" if prefix == "py" else "shim.warm_c"
+        t = targets.get(tid).threshold
+        if min(paired) < t <= max(paired):
+            noise[prefix] = (f"the {'Python' if prefix == 'py' else 'C'} ratio ranged {min(paired):.2f} to "
+                             f"{max(paired):.2f} over the runs, on both sides of {t:g}: at {args.runs} runs on "
+                             f"this machine its verdict is not firm (an epoch here lasts ~"
+                             f"{args.files / med(prefix + '_local') * 1e3:.0f} ms)")
     out.append("| reader | local disk files/s | through the shim files/s | shim / local | target | |")
     out.append("|---|---|---|---|---|---|")
     for prefix, who in (("py", "Python `open(p, 'rb').read()`"), ("c", "C reader (`shim_reader`, 128 KiB reads)")):
         lo, sh = med(f"{prefix}_local"), med(f"{prefix}_shim")
         ratio = sh / lo
-        ok = ratio >= TARGET_RATIO
+        tid = "shim.warm_python" if prefix == "py" else "shim.warm_c"
         out.append(f"| {who} | {fmt(lo)} ({lo * mb:.0f} MB/s) | {fmt(sh)} ({sh * mb:.0f} MB/s) | "
-                   f"**{ratio:.2f}** | >= {TARGET_RATIO} | {'MET' if ok else 'MISSED'} |")
+                   f"**{ratio:.2f}** | {targets.threshold_text(tid)} | {bl.verdict(tid, ratio)} |")
+        figures[tid] = bl.figure(ratio, f"{ratio:.2f}", at, note=noise.get(prefix, ""))
+    pt_t = targets.threshold_text("shim.passthrough")
     if pt_overhead is not None:
-        ok = pt_overhead <= TARGET_PASSTHROUGH_PCT
         out.append(f"| pass-through overhead (bench_passthrough, paths outside any mount) | | | "
-                   f"**{pt_overhead:+.2f} %** | <= {TARGET_PASSTHROUGH_PCT:.0f} % | {'MET' if ok else 'MISSED'} |")
+                   f"**{pt_overhead:+.2f} %** | {pt_t} | {bl.verdict('shim.passthrough', pt_overhead)} |")
+        figures["shim.passthrough"] = bl.figure(pt_overhead, f"{pt_overhead:+.2f} %", {})
     else:
-        out.append("| pass-through overhead (bench_passthrough) | | | not measured | <= 3 % | |")
+        out.append(f"| pass-through overhead (bench_passthrough) | | | not measured | {pt_t} | |")
     out.append("")
     out.append("Per run (files/s of the timed epoch, in run order):\n")
     out.append("| epoch | " + " | ".join(f"run {i + 1}" for i in range(args.runs)) + " | median |")
@@ -459,13 +378,9 @@ def render(args, command, started, cold, stats_cold, stats_warm0, stats_end, cas
         out.append(f"| ratio shim/local, {'Python' if prefix == 'py' else 'C'} (same run) | "
                    + " | ".join(f"{v:.2f}" for v in paired) + f" | {statistics.median(paired):.2f} |")
     for prefix in ("py", "c"):
-        paired = [s / lo for s, lo in zip(col(f"{prefix}_shim", "files_per_s"), col(f"{prefix}_local", "files_per_s"))]
-        if min(paired) < TARGET_RATIO <= max(paired):
+        if prefix in noise:
             out.append("")
-            out.append(f"Noise: the {'Python' if prefix == 'py' else 'C'} ratio ranged {min(paired):.2f} to "
-                       f"{max(paired):.2f} over the runs, on both sides of {TARGET_RATIO}: at {args.runs} runs on "
-                       f"this machine its verdict is not firm (an epoch here lasts ~"
-                       f"{args.files / med(prefix + '_local') * 1e3:.0f} ms).")
+            out.append(f"Noise: {noise[prefix]}.")
     out.append("")
     out.append("Where the time goes (information; medians over the runs). *CPU files/s* divides by the "
                "reader's own user+system CPU time for the epoch instead of the wall clock (less "
@@ -530,7 +445,7 @@ def render(args, command, started, cold, stats_cold, stats_warm0, stats_end, cas
     out.append(f"Machine: {machine()}. Tree: {tree_state()}; {shim_id}. Date: {started:%Y-%m-%d %H:%M} UTC.")
     out.append("")
     out.append(f"Reproduce: `{command}` (or `make bench`).")
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n", figures
 
 
 if __name__ == "__main__":

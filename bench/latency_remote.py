@@ -17,10 +17,21 @@ How a request goes:
     the remote starts into a map (nginx's own ETag, `etag off`, would
     differ). An object uploaded after the start is served without an ETag
     (as a client must accept); without S3's ETag, rclone's VFS cache takes
-    every GET as a changed object. The If-Match header objcache sends on every GET is removed on that hop,
-    because nginx answers If-Match with 412 when its own ETag differs or is
-    absent; the client accepts a reply without an ETag. A key with no file
-    falls through to s3rver (so its errors are S3's XML).
+    every GET as a changed object. A key with no file falls through to
+    s3rver (so its errors are S3's XML).
+  - If-Match on such a GET (objcache sends it on every GET) is decided by
+    the public server, before the hop, against the same map: 412 with S3's
+    PreconditionFailed XML when none of the listed ETags is the object's,
+    served as usual when one is (quoted or not), when the header is `*` or
+    absent. An object uploaded after the start has no ETag in the map, so
+    its If-Match is not checked (`if_match` below says whether the remote
+    knew any ETags; check_semantics tests a 412 and a match). The header
+    is removed on the hop, because the internal server's own If-Match
+    check compares nginx's ETag (absent here: `etag off`) and would
+    always answer 412. s3rver itself ignores If-Match on GET. The map is
+    read at the start: an object overwritten later keeps its old ETag here
+    (and gets 412 for its new one), so the remote is for a bucket that does
+    not change while it runs, as the benchmarks' buckets do not.
   - everything else (LIST and anything with a query string, HEAD, PUT,
     POST, DELETE) is proxied to s3rver, which gives S3's ETag and headers.
   - with cache_lists=True, nginx keeps LIST replies (GETs with a query
@@ -48,6 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 NGINX = "/usr/sbin/nginx"
@@ -82,12 +94,31 @@ def s3rver_etags(s3_dir):
     return out
 
 
+# If-Match against the object's ETag, decided on "IF_MATCH|ETAG" (an ETag
+# has no '|'): pass when the header is absent or `*`, when the remote does
+# not know the object's ETag, or when one of the listed ETags is the
+# object's (quoted, as S3 gives it, or bare); fail (412) otherwise.
+IF_MATCH_MAP = r"""  map "$http_if_match|$objcache_etag" $objcache_if_match {
+    default fail;
+    "~^\|" pass;
+    "~^\s*\*\s*\|" pass;
+    "~\|$" pass;
+    "~^(?:[^|]*,)?\s*([^|,\s]+)\s*(?:,[^|]*)?\|\1$" pass;
+    "~^(?:[^|]*,)?\s*([^|,\s\"]+)\s*(?:,[^|]*)?\|\"\1\"$" pass;
+  }
+"""
+PRECONDITION_FAILED = ('<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code>'
+                       '<Message>At least one of the pre-conditions you specified did not hold</Message>'
+                       '<Condition>If-Match</Condition></Error>')
+
+
 def _etag_conf(etags):
-    """nginx map from the request URI (as the client sent it) to S3's ETag."""
+    """nginx maps from the request URI (as the client sent it) to S3's ETag
+    and from If-Match and that ETag to pass / fail; the ETag header line."""
     if not etags:
-        return "", ""
+        return '  map $request_uri $objcache_etag {\n    default "";\n  }\n' + IF_MATCH_MAP, ""
     entries = "".join(f'    "{u}" "\\"{m}\\"";\n' for u, m in etags.items())
-    return ("  map $request_uri $objcache_etag {\n    default \"\";\n" + entries + "  }\n",
+    return ("  map $request_uri $objcache_etag {\n    default \"\";\n" + entries + "  }\n" + IF_MATCH_MAP,
             "    add_header ETag $objcache_etag;\n")
 
 
@@ -109,6 +140,10 @@ def _conf(prefix, s3_dir, s3_port, port, raw_port, latency_ms, workers, cache_li
       proxy_cache_valid 200 1h;
       proxy_ignore_headers Cache-Control Expires Set-Cookie Vary X-Accel-Expires;''' if cache_lists else ""
     routes = f'''    location @object {{
+      default_type application/xml;
+      if ($objcache_if_match = fail) {{
+        return 412 '{PRECONDITION_FAILED}';
+      }}
       proxy_pass http://objcache_static;{common}
       proxy_set_header If-Match "";
     }}
@@ -216,6 +251,8 @@ class LatencyRemote:
             raise RuntimeError(f"latency_remote: needs {NGINX} and {ECHO_MODULE} "
                                "(apt-get install nginx libnginx-mod-http-echo, or make deps)")
         self.latency_ms = latency_ms
+        # Set by check_semantics once it saw If-Match honoured (a 412 and a match).
+        self.if_match_checked = False
         self.workers = workers if workers else default_workers()
         # S3's ETags of the objects present now (etags=False: none).
         self.etags = s3rver_etags(s3_dir) if etags else {}
@@ -388,19 +425,43 @@ def capacity(remote, objects, plan=((1, 50), (32, 2000), (64, 3000)), raw=(64, 6
 
 def check_semantics(remote, bucket, key, data, etag):
     """A few requests through the remote that objcache relies on; raises on
-    a wrong answer. Returns the measured latency of one small GET (ms)."""
+    a wrong answer. Returns the measured latency of one small GET (ms).
+    When the remote knows the object's ETag, also checks that If-Match is
+    honoured (a ranged GET with another ETag gets 412, with the object's
+    ETag, bare or in a list, or `*` it is served) and sets
+    remote.if_match_checked."""
+    from urllib.parse import quote
     url = f"{remote.endpoint}/{bucket}/{key}"
+    known = "/" + quote(f"{bucket}/{key}", safe="/~") in remote.etags
     t = time.perf_counter()
     req = urllib.request.Request(url, headers={"Range": "bytes=10-19", "If-Match": f'"{etag}"'})
     with urllib.request.urlopen(req, timeout=10) as r:
         body = r.read()
         # S3's ETag when the remote knew the object at its start, else none.
-        from urllib.parse import quote
-        want = f'"{etag}"' if "/" + quote(f"{bucket}/{key}", safe="/~") in remote.etags else None
+        want = f'"{etag}"' if known else None
         if r.status != 206 or body != data[10:20] or r.headers.get("ETag") != want:
             raise RuntimeError(f"latency_remote: ranged GET gave {r.status}, {len(body)} bytes, "
                                f"ETag {r.headers.get('ETag')}")
     ms = (time.perf_counter() - t) * 1e3
+    if known:
+        other = f'"{"0" * 32 if etag != "0" * 32 else "1" * 32}"'
+        for if_match, served in ((other, False), (f"{other}, {other}", False), (etag, True),
+                                 (f'{other}, "{etag}"', True), ("*", True), (None, True)):
+            h = {"Range": "bytes=0-9"}
+            if if_match is not None:
+                h["If-Match"] = if_match
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, headers=h), timeout=10) as r:
+                    status, body = r.status, r.read()
+            except urllib.error.HTTPError as e:
+                status, body = e.code, e.read()
+            if served and (status != 206 or body != data[:10]):
+                raise RuntimeError(f"latency_remote: a GET with If-Match {if_match} gave {status}, "
+                                   f"{len(body)} bytes (expected the object's first 10 bytes)")
+            if not served and (status != 412 or b"<Code>PreconditionFailed</Code>" not in body):
+                raise RuntimeError(f"latency_remote: a GET with If-Match {if_match} (not the object's "
+                                   f"ETag {etag}) gave {status}, expected 412 PreconditionFailed")
+        remote.if_match_checked = True
     req = urllib.request.Request(url, method="HEAD")
     with urllib.request.urlopen(req, timeout=10) as r:
         if r.headers.get("ETag") != f'"{etag}"' or int(r.headers.get("Content-Length")) != len(data):
@@ -461,7 +522,9 @@ def main():
                                cache_lists=args.cache_lists)
         one = check_semantics(remote, mf.BUCKET, objs[0][0].split("/", 2)[2], got[0][1], objs[0][2])
         print(f"latency_remote: {remote.endpoint} (raw {remote.raw_endpoint}) over s3rver "
-              f"{server.endpoint}; one ranged GET took {one:.1f} ms", file=sys.stderr)
+              f"{server.endpoint}; one ranged GET took {one:.1f} ms; If-Match "
+              f"{'honoured (checked: 412 on another ETag)' if remote.if_match_checked else 'not checked'}",
+              file=sys.stderr)
         rows = capacity(remote, objs, tmpdir=work)
         print(format_capacity(rows, args.size))
         errs = remote.errors_logged()

@@ -1,29 +1,99 @@
 # SPDX-License-Identifier: Apache-2.0
 """Writes bench/REPORT.md from the result files `make bench` wrote:
-bench/results/page_cache.md, shim.md, fetch.md and peers.md (and the plots
-peers_*.png next to them).
+bench/results/<bench>.json (the figures, keyed by target id) beside each
+benchmark's Markdown, and the peers plots.
 
   /usr/bin/python3 bench/report.py [--results bench/results] [--out bench/REPORT.md]
 
-Every number in the summary is parsed from those Markdown reports; a number
-that cannot be found is reported as not found, never guessed. Met / MISSED
-is decided here from the parsed value and the target the issues set. The
-machine (nproc, CPU model, RAM, kernel) is the one report.py runs on; each
-source file's own machine and date lines are quoted as they are.
+Every target in bench/targets.py gets exactly one verdict, at the settings
+the target names: met, MISSED, or not measured (its result file is missing
+or unreadable, the figure is absent or not a number, or it was measured at
+other settings). The same figure at other settings is shown beside it as
+information, never judged. Nothing is guessed or parsed out of prose; the
+peers' Markdown sections are quoted as they are. The machine (nproc, CPU
+model, RAM, kernel) is the one report.py runs on; each file's own machine,
+date and tree are quoted as they are.
 """
 import argparse
 import datetime
+import json
+import math
 import os
 import platform
 import re
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import targets  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NUM = r"([-+−]?[\d,]*\.?\d+)"
+MET, MISSED, NOT_MEASURED = "met", "**MISSED**", "not measured"
 
 
-def num(s):
-    return float(s.replace(",", "").replace("−", "-"))
+def load(results, bench):
+    """(the json document of results/<bench>.json, None) or (None, why not)."""
+    path = os.path.join(results, f"{bench}.json")
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        return None, "not found"
+    except (OSError, ValueError) as e:
+        return None, f"unreadable ({type(e).__name__}: {str(e)[:120]})"
+    if not isinstance(doc, dict) or not isinstance(doc.get("figures", {}), dict):
+        return None, "unreadable (not a result file: no figures object)"
+    return doc, None
+
+
+class Verdict:
+    def __init__(self, target, status, shown="", why="", others="", note="", remote="—"):
+        self.target, self.status, self.shown, self.why = target, status, shown, why
+        self.others, self.note, self.remote = others, note, remote
+
+
+def judge(t, doc, why, src):
+    """The one verdict of target t from its benchmark's document."""
+    if doc is None:
+        return Verdict(t, NOT_MEASURED, why=f"`{src}` {why}")
+    fig = doc["figures"].get(t.id)
+    if not isinstance(fig, dict):
+        return Verdict(t, NOT_MEASURED, why=f"no figure `{t.id}` in `{src}`")
+    v = fig.get("value")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+        return Verdict(t, NOT_MEASURED, why=f"figure `{t.id}` in `{src}` is not a number ({v!r})")
+    at = fig.get("at") if isinstance(fig.get("at"), dict) else {}
+    off = [k for k, want in t.at.items() if at.get(k) != want]
+    if off:
+        return Verdict(t, NOT_MEASURED, shown=str(fig.get("shown", v)),
+                       why="measured at " + ", ".join(f"{k} {at.get(k, 'unstated')}" for k in off)
+                           + f", not at the target's {', '.join(f'{k} {t.at[k]}' for k in off)}")
+    others = "; ".join(f"{o.get('at')}: {o.get('shown')}" for o in fig.get("others", []) if isinstance(o, dict))
+    remote = "—"
+    if t.through_remote():
+        rm = doc.get("remote") if isinstance(doc.get("remote"), dict) else {}
+        remote = "checked" if rm.get("if_match_checked") is True else "**not checked**"
+    return Verdict(t, MET if t.met(v) else MISSED, shown=str(fig.get("shown", f"{v:g}")), others=others,
+                   note=str(fig.get("note", "")), remote=remote)
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "unknown"
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f"{int(f.readline().split()[1]) / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return (f"nproc {len(os.sched_getaffinity(0))} ({os.cpu_count()} CPUs), {model}, {mem} RAM, "
+            f"{platform.system()} {platform.release()}")
 
 
 def read(path):
@@ -46,138 +116,69 @@ def section(text, start, stop=r"^#{2,3} "):
     return rest[:e.start()] if e else rest
 
 
-def find(text, pattern, flags=re.M):
-    if text is None:
-        return None
-    m = re.search(pattern, text, flags)
-    return m
-
-
-class Row:
-    def __init__(self, area, what, target, source, value=None, shown=None, ok=None, note=""):
-        self.area, self.what, self.target, self.source = area, what, target, source
-        self.value, self.shown, self.ok, self.note = value, shown, ok, note
-
-
-def ratio_row(area, what, source, text, pattern, op, target, fmt="{:.2f}", unit="", note=""):
-    m = find(text, pattern)
-    tgt = f"{op} {target:g}{unit}"
-    if text is None:
-        return Row(area, what, tgt, source, note=f"{source} not found")
+def bench_commands():
+    """The benchmark commands of the Makefile's `bench:` recipe, in order."""
+    text = read(os.path.join(REPO, "Makefile")) or ""
+    m = re.search(r"^bench:.*\n((?:\t.*\n)+)", text, re.M)
     if not m:
-        return Row(area, what, tgt, source, note=f"not found in {source}")
-    v = num(m.group(1))
-    ok = v >= target if op == ">=" else v <= target
-    return Row(area, what, tgt, source, v, fmt.format(v) + unit, ok, note)
+        return []
+    return [line.strip().replace("$(BUILD)", "build") for line in m.group(1).splitlines()
+            if line.strip() and not line.strip().startswith("@")]
 
 
-def checks(results, rel):
-    rows = []
-    pc_path = os.path.join(results, "page_cache.md")
-    sh_path = os.path.join(results, "shim.md")
-    fe_path = os.path.join(results, "fetch.md")
-    pc, sh, fe = read(pc_path), read(sh_path), read(fe_path)
-    src = rel
-
-    # page cache (issue 2)
-    rows.append(ratio_row("page cache", "RAM tier, 1 process / memcpy", src(pc_path), pc,
-                          rf"^\| RAM tier, 1 process \|[^|]*\|[^|]*\| {NUM} of memcpy", ">=", 0.8))
-    rows.append(ratio_row("page cache", "RAM tier, 2 processes / 1 process (aggregate)", src(pc_path), pc,
-                          rf"^\| RAM tier, 2 processes[^|]*\|[^|]*\|[^|]*\| {NUM} x 1 process", ">=", 1.7,
-                          fmt="{:.2f}x"))
-    rows.append(ratio_row("page cache", "spill tier reads / pread (page cache warm)", src(pc_path), pc,
-                          rf"^\| spill tier reads \|[^|]*\|[^|]*\| {NUM} of pread", ">=", 0.8))
-
-    # shim (issue 4)
-    rows.append(ratio_row("shim", "warm epoch through the shim / local disk, Python open().read()", src(sh_path), sh,
-                          rf"^\| Python `open\(p, 'rb'\)\.read\(\)` \|[^|]*\|[^|]*\| \*\*{NUM}\*\*", ">=", 0.9))
-    rows.append(ratio_row("shim", "warm epoch through the shim / local disk, C reader", src(sh_path), sh,
-                          rf"^\| C reader[^|]*\|[^|]*\|[^|]*\| \*\*{NUM}\*\*", ">=", 0.9))
-    rows.append(ratio_row("shim", "pass-through overhead (paths outside any mount)", src(sh_path), sh,
-                          rf"^\| pass-through overhead[^|]*\|[^|]*\|[^|]*\| \*\*{NUM} %\*\*", "<=", 3,
-                          fmt="{:.2f}", unit=" %"))
-
-    # fetcher (issue 5)
-    rows.append(ratio_row("fetcher", "cold epoch flatness over W (slowest / fastest median)", src(fe_path), fe,
-                          rf"Flatness \([^)]*\): \*\*{NUM}\*\*", "<=", 1.15))
-    a = section(fe, r"^### a\. ")
-    link = []
-    if a:
-        for m in re.finditer(rf"^\| (\d+) \| {NUM} \|[^|]*\|[^|]*\| \*\*{NUM}\*\* \|", a, re.M):
-            link.append((int(m.group(1)), num(m.group(3))))
-    if link:
-        for w, v in link:
-            rows.append(Row("fetcher", f"link limit / measured cold epoch, {w} reader{'s' if w > 1 else ''}", ">= 0.8",
-                            src(fe_path), v, f"{v:.2f}", v >= 0.8))
-    else:
-        rows.append(Row("fetcher", "link limit / measured cold epoch", ">= 0.8", src(fe_path),
-                        note=f"not found in {src(fe_path)}" if fe else f"{src(fe_path)} not found"))
-    b = section(fe, r"^### b\. ")
-    m = find(b, rf"^\| (\d+) \| {NUM} \|[^|]*\|[^|]*\| {NUM} \| \*\*{NUM}\*\* \|")
-    if m:
-        v = num(m.group(4))
-        rows.append(Row("fetcher", f"boto3 / objcache cold epoch, {m.group(1)} readers", ">= 4", src(fe_path), v,
-                        f"{v:.1f}x", v >= 4 and int(m.group(1)) == 2,
-                        "" if int(m.group(1)) == 2 else "measured at a different reader count than the target's 2"))
-    else:
-        rows.append(Row("fetcher", "boto3 / objcache cold epoch, 2 readers", ">= 4", src(fe_path),
-                        note=f"not found in {src(fe_path)}"))
-    m1 = find(fe, r"epoch 1 (\d+)\.\.(\d+) \(expected (\d+)")
-    m2 = find(fe, r"warm epoch (\d+)\.\.(\d+) \(expected 0")
-    if m1:
-        lo, hi, exp = int(m1.group(1)), int(m1.group(2)), int(m1.group(3))
-        rows.append(Row("fetcher", "data GETs in a cold epoch (every run and W)", f"= objects ({exp})", src(fe_path),
-                        hi, f"{lo}..{hi}", lo == hi == exp))
-    else:
-        rows.append(Row("fetcher", "data GETs in a cold epoch", "= objects", src(fe_path),
-                        note=f"not found in {src(fe_path)}"))
-    if m2:
-        lo, hi = int(m2.group(1)), int(m2.group(2))
-        rows.append(Row("fetcher", "data GETs in the warm epoch (every run and W)", "= 0", src(fe_path), hi,
-                        f"{lo}..{hi}", lo == hi == 0))
-    else:
-        rows.append(Row("fetcher", "data GETs in the warm epoch", "= 0", src(fe_path),
-                        note=f"not found in {src(fe_path)}"))
-    # (c) runs objcache at several prefetch_concurrency settings; a row per setting.
-    loop_rows = re.findall(r"^\| \((\w+)\) objcache (cold|warm) [^|]*prefetch_concurrency (\d+) \|", fe, re.M)
-    if not loop_rows:  # a file from before the settings were added
-        loop_rows = [("iii", "cold", ""), ("iv", "warm", "")]
-    for numeral, kind, n in loop_rows:
-        at = f", prefetch_concurrency {n}" if n else ""
-        rows.append(ratio_row("fetcher", f"DataLoader loop, objcache {kind} epoch / local disk{at}", src(fe_path), fe,
-                              rf"^\| \({numeral}\) objcache {kind}[^|]*\|[^|]*\|[^|]*\| \*\*{NUM}\*\*", "<=",
-                              1.25 if kind == "cold" else 1.1, fmt="{:.2f}x"))
-    return rows
+def peers_section(out, results, doc, rel):
+    out.append("## objcache and its peers")
+    out.append("")
+    md_name = (doc or {}).get("markdown") or "peers.md"
+    md_path = os.path.join(results, md_name)
+    peers = read(md_path)
+    if peers is None:
+        out.append(f"`{rel(md_path)}` not found: run `/usr/bin/python3 bench/bench_peers.py --build build --runs 3 "
+                   "--out bench/results/peers.md --plots bench/results`.")
+        out.append("")
+        return
+    intro = section(peers, r"^## objcache and its peers")
+    if intro and intro.strip():
+        out.append(intro.strip().split("\n\n")[0])
+        out.append("")
+    for head in (r"^### The methods", r"^### Methods that failed", r"^### A\. ", r"^### B\. ",
+                 r"^### Ratios against objcache", r"^### Notes", r"^### The remote"):
+        body = section(peers, head)
+        if body is None:
+            continue
+        title = re.search(head + r".*$", peers, re.M).group(0).lstrip("# ").strip()
+        out += [f"### {title}", "", body.strip(), ""]
+    for n, cap in (("peers_cold.png", "Cold epoch seconds against reader processes W, per method"),
+                   ("peers_warm.png", "Warm epoch seconds against reader processes W, per method"),
+                   ("peers_warm_files_per_s.png", "Warm files/s per method and W (log scale)")):
+        p = os.path.join(results, n)
+        if os.path.exists(p):
+            out += [f"![{cap}]({rel(p)})", "", f"*{cap}.* Reproduce: `make bench`, or the `bench_peers.py` command "
+                    "below."]
+        else:
+            out.append(f"Plot `{rel(p)}` not found.")
+        out.append("")
 
 
-def machine():
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem = "unknown"
-    try:
-        with open("/proc/meminfo") as f:
-            mem = f"{int(f.readline().split()[1]) / 1024 / 1024:.1f} GiB"
-    except (OSError, ValueError, IndexError):
-        pass
-    return {"nproc": len(os.sched_getaffinity(0)), "cpus": os.cpu_count(), "model": model, "ram": mem,
-            "kernel": f"{platform.system()} {platform.release()}"}
-
-
-def line_of(text, prefix):
-    """The first line of text starting with prefix, without it."""
-    if text is None:
-        return None
-    for line in text.splitlines():
-        if line.startswith(prefix):
-            return line[len(prefix):].strip()
-    return None
+def information(docs):
+    """Lines of information (no verdict) drawn from the result files."""
+    notes = []
+    peers = docs.get("peers")
+    es = ((peers or {}).get("information") or {}).get("epoch_s") or {}
+    loc, obj = (es.get("local") or {}).get("warm") or {}, (es.get("objcache") or {}).get("warm") or {}
+    ws = [w for w in sorted(obj, key=int) if w in loc and loc[w]]
+    if ws:
+        r = {w: obj[w] / loc[w] for w in ws}
+        notes.append(f"Information, no target: in the peers run (results/peers.md) objcache's warm epoch took "
+                     f"{min(r.values()):.1f}-{max(r.values()):.1f}x local disk's ("
+                     + ", ".join(f"warm W={w} {r[w]:.1f}x" for w in ws) + "). An epoch there is a new process that "
+                     "forks W readers and lists the folders, and is short on local disk, so start-up in each "
+                     "process is inside the measurement; shim.md measures a warm read pass on its own.")
+    trees = {d.get("tree") for d in docs.values() if d and d.get("tree")}
+    if len(trees) > 1:
+        notes.append(f"The result files come from {len(trees)} different trees ({', '.join(sorted(trees))}; see "
+                     "*Where the numbers come from*): each is as its benchmark last wrote it.")
+    return notes
 
 
 def main():
@@ -189,167 +190,98 @@ def main():
     outdir = os.path.dirname(os.path.abspath(args.out))
     rel = lambda p: os.path.relpath(p, outdir)  # noqa: E731
     now = datetime.datetime.now(datetime.timezone.utc)
-    rows = checks(results, rel)
-    files = {n: os.path.join(results, n) for n in ("page_cache.md", "shim.md", "fetch.md", "peers.md")}
-    texts = {n: read(p) for n, p in files.items()}
-    peers, fetch = texts["peers.md"], texts["fetch.md"]
+    loaded = {b: load(results, b) for b in targets.BENCHES}
+    docs = {b: d for b, (d, _) in loaded.items()}
+    src = {b: rel(os.path.join(results, f"{b}.json")) for b in targets.BENCHES}
+    verdicts = [judge(t, *loaded[t.bench], src[t.bench]) for t in targets.TARGETS]
+    count = {s: sum(1 for v in verdicts if v.status == s) for s in (MET, MISSED, NOT_MEASURED)}
 
     out = ["# objcache benchmark report", ""]
-    out.append(f"Written by `bench/report.py` on {now:%Y-%m-%d %H:%M} UTC from the result files of `make bench` "
-               f"in `{rel(results)}/`. Every number below is parsed from those files (the source column names "
-               f"the file); met / MISSED is decided from the parsed value and the issue's target. The benchmarks "
-               f"assert nothing: a MISSED target is a finding, not a failure of `make bench`.")
+    out.append(f"Written by `bench/report.py` on {now:%Y-%m-%d %H:%M} UTC from the result files in `{rel(results)}/`. "
+               f"Each target of `bench/targets.py` has exactly one verdict, at the settings it names (*judged at*): "
+               f"met, MISSED, or not measured when its figure is missing, unreadable or measured at other settings. "
+               f"The same figure at other settings is shown as information, not judged. The benchmarks assert "
+               f"nothing: a MISSED target is a finding, not a failure of `make bench`.")
     out.append("")
-    mc = machine()
-    out.append(f"**Machine:** nproc {mc['nproc']} ({mc['cpus']} CPUs), {mc['model']}, {mc['ram']} RAM, "
-               f"{mc['kernel']}. **Date:** {now:%Y-%m-%d}.")
+    out.append(f"**Machine:** {machine()}. **Date:** {now:%Y-%m-%d}.")
     out.append("")
-
-    # summary
-    met = sum(1 for r in rows if r.ok is True)
-    missed = sum(1 for r in rows if r.ok is False)
-    unknown = sum(1 for r in rows if r.ok is None)
     out.append("## Targets")
     out.append("")
-    out.append(f"{met} met, {missed} missed" + (f", {unknown} not found" if unknown else "") + ".")
+    out.append(f"{len(verdicts)} targets: {count[MET]} met, {count[MISSED]} missed, {count[NOT_MEASURED]} not measured.")
     out.append("")
-    out.append("| area | ratio | measured | target | | source |")
-    out.append("|---|---|---|---|---|---|")
-    for r in rows:
-        if r.ok is None:
-            verdict = "not found"
-            shown = f"— ({r.note})"
-        else:
-            verdict = "met" if r.ok else "**MISSED**"
-            shown = r.shown + (f" ({r.note})" if r.note else "")
-        out.append(f"| {r.area} | {r.what} | {shown} | {r.target} | {verdict} | [{r.source}]({r.source}) |")
+    out.append("| issue | area | figure | judged at | measured | target | verdict | other settings (information) "
+               "| remote If-Match | source |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    for v in verdicts:
+        t = v.target
+        shown = v.shown if v.status != NOT_MEASURED else (f"— ({v.why})" if not v.shown else f"{v.shown} ({v.why})")
+        s = src[t.bench]
+        out.append(f"| {t.issue} | {t.area} | {t.what} | {t.at_text() or '—'} | {shown} | {t.threshold_text()} | "
+                   f"{v.status} | {v.others or '—'} | {v.remote} | [{s}]({s}) |")
     out.append("")
-    notes = []
-    if texts["shim.md"] and "Noise:" in texts["shim.md"]:
-        notes.append("shim.md notes its own noise: " + line_of(texts["shim.md"], "Noise:"))
-    rat = section(peers, r"^### Ratios against objcache")
-    head = find(rat, r"^\| method \|(.*)\|$")
-    loc = find(rat, r"^\| local disk[^|]*\|(.*)\|$")
-    if head and loc:
-        cols = [c.strip() for c in head.group(1).split("|")]
-        vals = [c.strip() for c in loc.group(1).split("|")]
-        warm = [(c, num(v)) for c, v in zip(cols, vals) if c.startswith("warm") and re.fullmatch(NUM, v)]
-        if warm:
-            lo, hi = min(1 / v for _, v in warm), max(1 / v for _, v in warm)
-            notes.append(f"Information, no target: in the peers run (results/peers.md) objcache's warm epoch took "
-                         f"{lo:.1f}-{hi:.1f}x local disk's (" + ", ".join(f"{c} {1 / v:.1f}x" for c, v in warm)
-                         + "). An epoch there is a new process that forks W readers and lists the folders, and is short "
-                         "on local disk, so start-up in each process is inside the measurement; shim.md measures "
-                         "a warm read pass on its own.")
-    trees = {m.group(1) for m in (find(t, r"Tree: ([0-9a-f]{7,})") for t in texts.values()) if m}
-    if len(trees) > 1:
-        notes.append(f"The result files come from at least {len(trees)} different runs and trees ({', '.join(sorted(trees))}; "
-                     "see *Where the numbers come from*): each is as its benchmark last wrote it.")
+    out.append("*remote If-Match*: whether the 20 ms remote the figure was measured through was checked, in that run, "
+               "to answer If-Match as S3 does (412 for another ETag); — for a figure not measured through it.")
+    out.append("")
+    notes = [f"{v.target.id}: {v.note}." for v in verdicts if v.note]
+    known = set(targets.BY_ID)
+    for b, d in docs.items():
+        for fid in sorted(set((d or {}).get("figures", {})) - known):
+            notes.append(f"`{src[b]}` has a figure `{fid}` that no target in `bench/targets.py` names (not judged).")
+    notes += information(docs)
     if notes:
-        out.extend(f"- {n}" for n in notes)
-        out.append("")
+        out += [f"- {n}" for n in notes] + [""]
 
-    # remote
     out.append("## The remote")
     out.append("")
-    cap = section(peers, r"^### The remote") if peers else None
-    tbl = "\n".join(l for l in (cap or "").splitlines() if l.startswith("|"))
-    fm = find(fetch, r"At concurrency (\d+) the remote served ([\d,]+) GETs/s \(the link limit is ([\d,]+)/s\)")
-    out.append("nginx adding 20 ms to every request in front of s3rver (`bench/latency_remote.py`), measured in "
-               "each benchmark's own run with curl's parallel mode (whole-object ranged GETs of 100 KiB).")
+    out.append("nginx adding 20 ms to every request in front of s3rver (`bench/latency_remote.py`), checked and "
+               "measured in each benchmark's own run with curl's parallel mode (whole-object ranged GETs with "
+               "If-Match).")
     out.append("")
-    if tbl:
-        out.append("In the peers run (`results/peers.md`):")
-        out.append("")
-        out.append(tbl)
-        out.append("")
+    remotes = [(b, d["remote"]) for b, d in docs.items() if d and isinstance(d.get("remote"), dict)]
+    if remotes:
+        out.append(f"| run | one GET ms | GETs/s at {targets.DEFAULT_CONCURRENCY} in flight | GETs/s without the "
+                   "delay | If-Match honoured |")
+        out.append("|---|---|---|---|---|")
     else:
-        out.append("The peers run's capacity table: not found in `results/peers.md`.")
-        out.append("")
-    if fm:
-        out.append(f"In the fetcher run (`results/fetch.md`): {fm.group(2)} GETs/s at concurrency {fm.group(1)} "
-                   f"(link limit {fm.group(3)}/s).")
-    else:
-        out.append("The fetcher run's capacity: not found in `results/fetch.md`.")
+        out.append("No result file found that was measured through it.")
+    for b, rm in remotes:
+        cap = rm.get("capacity") or []
+        at = [r for r in cap if r.get("where") == "with latency" and r.get("concurrency") == targets.DEFAULT_CONCURRENCY]
+        raw = [r for r in cap if r.get("where") == "without latency"]
+        lat = rm.get("latency_ms") or targets.LATENCY_MS
+        cells = [f"[{src[b]}]({src[b]})", f"{rm.get('one_get_ms', float('nan')):.1f}",
+                 f"{at[0]['gets_per_s']:,.0f} (link limit {targets.DEFAULT_CONCURRENCY / (lat / 1e3):,.0f})"
+                 if at else "—",
+                 f"{raw[0]['gets_per_s']:,.0f} at {raw[0]['concurrency']} in flight" if raw else "—",
+                 "yes, checked in the run" if rm.get("if_match_checked") is True else "**not checked**"]
+        out.append("| " + " | ".join(cells) + " |")
     out.append("")
 
-    # peers
-    out.append("## objcache and its peers")
-    out.append("")
-    if peers is None:
-        out.append("`results/peers.md` not found: run `/usr/bin/python3 bench/bench_peers.py --build build "
-                   "--runs 3 --out bench/results/peers.md --plots bench/results`.")
-        out.append("")
-    else:
-        intro = section(peers, r"^## objcache and its peers")
-        if intro and intro.strip():
-            out.append(intro.strip().split("\n\n")[0])
-            out.append("")
-        for head in (r"^### The methods", r"^### Methods that failed", r"^### A\. ", r"^### B\. ",
-                     r"^### Ratios against objcache", r"^### Notes"):
-            body = section(peers, head)
-            if body is None:
-                continue
-            title = re.search(head + r".*$", peers, re.M).group(0).lstrip("# ").strip()
-            out.append(f"### {title}")
-            out.append("")
-            out.append(body.strip())
-            out.append("")
-        for n, cap_ in (("peers_cold.png", "Cold epoch seconds against reader processes W, per method"),
-                        ("peers_warm.png", "Warm epoch seconds against reader processes W, per method"),
-                        ("peers_warm_files_per_s.png", "Warm files/s per method and W (log scale)")):
-            p = os.path.join(results, n)
-            if os.path.exists(p):
-                out.append(f"![{cap_}]({rel(p)})")
-                out.append("")
-                out.append(f"*{cap_}.* Reproduce: `make bench`, or the `bench_peers.py` command below.")
-            else:
-                out.append(f"Plot `{rel(p)}` not found.")
-            out.append("")
+    peers_section(out, results, docs.get("peers"), rel)
 
-    # per-file provenance
     out.append("## Where the numbers come from")
     out.append("")
-    out.append("| file | run | reproduce |")
-    out.append("|---|---|---|")
-    for n, p in files.items():
-        t = texts[n]
-        if t is None:
-            out.append(f"| {rel(p)} | not found | |")
+    out.append("| result file | Markdown | run | runs | machine | reproduce |")
+    out.append("|---|---|---|---|---|---|")
+    for b, (d, why) in loaded.items():
+        if d is None:
+            out.append(f"| {src[b]} | | {why} (written by `{targets.BENCHES[b]}`) | | | |")
             continue
-        date = find(t, r"Date: ([\d-]+ [\d:]+ UTC)")
-        tree = find(t, r"Tree: ([0-9a-f]{7,}[^;.]*)")
-        repro = line_of(t, "Reproduce:")
-        mtime = datetime.datetime.fromtimestamp(os.stat(p).st_mtime, datetime.timezone.utc)
-        run = (f"{date.group(1)}" if date else f"no date in the file (file written {mtime:%Y-%m-%d %H:%M} UTC)")
-        if tree:
-            run += f", tree {tree.group(1).strip()}"
-        out.append(f"| [{rel(p)}]({rel(p)}) | {run} | {repro or 'not given'} |")
+        md = d.get("markdown")
+        md_cell = f"[{rel(os.path.join(results, md))}]({rel(os.path.join(results, md))})" if md else ""
+        run = f"{d.get('date', 'no date')}" + (f", tree {d['tree']}" if d.get("tree") else "")
+        out.append(f"| [{src[b]}]({src[b]}) | {md_cell} | {run} | {d.get('runs', '?')} | {d.get('machine', '?')} | "
+                   f"`{d.get('command', '?')}` |")
     out.append("")
-    mach = {n: find(texts[n], r"[Mm]achine: (.*?)(?:;|\. |\.?$)") for n in files}
-    lines = [f"{n}: {m.group(1).strip()}" for n, m in mach.items() if m]
-    if lines:
-        out.append("Machines as the files give them: " + "; ".join(lines) + ".")
-        out.append("")
-
     out.append("## Commands")
     out.append("")
-    out.append("`make bench` runs, in this order (from the repository root, as root, after `make deps` and "
-               "`make`):")
+    out.append("`make bench` runs, in this order (from the repository root, as root, after `make deps` and `make`):")
     out.append("")
-    out.append("```")
-    out.append("build/bench/bench_page_cache --runs 7 --out bench/results/page_cache.md")
-    out.append("/usr/bin/python3 bench/bench_shim.py --build build --runs 5 --out bench/results/shim.md")
-    out.append("/usr/bin/python3 bench/bench_fetch.py --build build --runs 3 --out bench/results/fetch.md")
-    out.append("/usr/bin/python3 bench/bench_peers.py --build build --runs 3 --out bench/results/peers.md "
-               "--plots bench/results")
-    out.append("/usr/bin/python3 bench/report.py")
-    out.append("```")
-    out.append("")
-    text = "\n".join(out) + "\n"
+    out += ["```"] + (bench_commands() or ["(no bench: target found in the Makefile)"]) + ["```", ""]
     with open(args.out, "w") as f:
-        f.write(text)
-    print(f"report: wrote {args.out}: {met} met, {missed} missed, {unknown} not found", file=sys.stderr)
+        f.write("\n".join(out) + "\n")
+    print(f"report: wrote {args.out}: {len(verdicts)} targets, {count[MET]} met, {count[MISSED]} missed, "
+          f"{count[NOT_MEASURED]} not measured", file=sys.stderr)
     return 0
 
 

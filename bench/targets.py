@@ -1,0 +1,131 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Every target the issues set for a benchmark, listed once.
+
+A benchmark writes its measured figures, keyed by target id, into
+bench/results/<bench>.json (benchlib.write_results); bench/report.py gives
+each target below exactly one verdict from that figure: met, MISSED, or
+not measured (the file is missing or unreadable, the figure is absent, or
+it was measured at other settings than the target's `at`). Benchmarks
+print their own MET / MISSED with met() and threshold_text() from here, so
+no threshold is written down twice.
+
+To add a target: one Target entry here, and the figure under its id in the
+`figures` of the benchmark's json (with the settings it ran at in `at`).
+Nothing here runs a benchmark or reads a file.
+"""
+from dataclasses import dataclass, field
+
+# objcache's default `prefetch_concurrency` (libcache's StoreConfig): the
+# setting the fetcher's targets are judged at.
+DEFAULT_CONCURRENCY = 32
+# The cold-epoch benchmark's reader counts: flatness is slowest / fastest
+# over these, and the link-limit and GET targets hold at every one.
+READERS = [1, 2, 4, 8]
+# The workloads the targets were set on.
+FILES, SIZE = 2000, 100 * 1024
+LATENCY_MS = 20
+JPEGS, LOOP_WORKERS = 640, 2
+
+_REMOTE = {"files": FILES, "size": SIZE, "latency_ms": LATENCY_MS, "prefetch_concurrency": DEFAULT_CONCURRENCY}
+
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    id: str            # the key of its figure in the benchmark's json
+    issue: int         # the issue that set it
+    area: str
+    what: str          # what the figure is (one line)
+    op: str            # ">=", "<=" or "=="
+    threshold: float
+    bench: str         # the result file with its figure: results/<bench>.json
+    at: dict = field(default_factory=dict)  # settings it is judged at; the figure's own `at` must match
+    unit: str = ""     # after the value and the threshold: "x", " %"
+    text: str = ""     # how the threshold reads, when not "op threshold unit"
+
+    def met(self, value):
+        if self.op == ">=":
+            return value >= self.threshold
+        if self.op == "<=":
+            return value <= self.threshold
+        return value == self.threshold
+
+    def threshold_text(self):
+        return self.text or f"{self.op} {self.threshold:g}{self.unit}"
+
+    def through_remote(self):
+        """Measured through the 20 ms remote (bench/latency_remote.py)."""
+        return "latency_ms" in self.at
+
+    def at_text(self):
+        return ", ".join(f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in self.at.items())
+
+
+TARGETS = [
+    # issue 2: the page cache (bench_page_cache.cpp)
+    Target("page_cache.ram", 2, "page cache", "RAM tier reads, 1 process / memcpy of the same bytes",
+           ">=", 0.8, "page_cache", {"objects": FILES}),
+    Target("page_cache.ram_2proc", 2, "page cache", "RAM tier reads, 2 processes (aggregate) / 1 process",
+           ">=", 1.7, "page_cache", {"objects": FILES}, unit="x"),
+    Target("page_cache.spill", 2, "page cache", "spill tier reads / pread of a local file (page cache warm)",
+           ">=", 0.8, "page_cache", {"objects": FILES}),
+    # issue 4: the shim (bench_shim.py)
+    Target("shim.warm_python", 4, "shim", "warm epoch through the shim / local disk, Python open().read()",
+           ">=", 0.9, "shim", {"files": FILES, "size": SIZE}),
+    Target("shim.warm_c", 4, "shim", "warm epoch through the shim / local disk, C reader (shim_reader)",
+           ">=", 0.9, "shim", {"files": FILES, "size": SIZE}),
+    Target("shim.passthrough", 4, "shim", "pass-through overhead (bench_passthrough, paths outside any mount)",
+           "<=", 3, "shim", unit=" %"),
+    # issue 5: the fetcher through the 20 ms remote
+    Target("fetch.flatness", 5, "fetcher", "cold epoch flatness: slowest / fastest median over the reader counts",
+           "<=", 1.15, "cold_epoch", dict(_REMOTE, readers=READERS)),
+    Target("fetch.link_limit", 5, "fetcher",
+           "link limit (max(objects x latency / concurrency, bytes / bandwidth)) / measured cold epoch, "
+           "the lowest over the reader counts", ">=", 0.8, "cold_epoch", dict(_REMOTE, readers=READERS)),
+    Target("fetch.gets_cold", 5, "fetcher",
+           "data GETs in a cold epoch, largest difference from the object count (every run and reader count)",
+           "==", 0, "cold_epoch", dict(_REMOTE, readers=READERS),
+           text="= objects in every cold epoch"),
+    Target("fetch.gets_warm", 5, "fetcher",
+           "data GETs in the warm epoch (second, same cache), the most (every run and reader count)",
+           "==", 0, "cold_epoch", dict(_REMOTE, readers=READERS),
+           text="= 0 in every warm epoch"),
+    Target("fetch.boto3", 5, "fetcher", "boto3 get_object epoch / objcache cold epoch, same readers",
+           ">=", 4, "boto3", dict(_REMOTE, readers=2), unit="x"),
+    Target("fetch.loop_cold", 5, "fetcher",
+           "ImageFolder + DataLoader, objcache cold epoch / local disk epoch 1 (median of per-run ratios)",
+           "<=", 1.25, "dataloader",
+           {"jpegs": JPEGS, "num_workers": LOOP_WORKERS, "latency_ms": LATENCY_MS,
+            "prefetch_concurrency": DEFAULT_CONCURRENCY}, unit="x"),
+    Target("fetch.loop_warm", 5, "fetcher",
+           "ImageFolder + DataLoader, objcache warm epoch / local disk epoch 2 (median of per-run ratios)",
+           "<=", 1.1, "dataloader",
+           {"jpegs": JPEGS, "num_workers": LOOP_WORKERS, "latency_ms": LATENCY_MS,
+            "prefetch_concurrency": DEFAULT_CONCURRENCY}, unit="x"),
+]
+
+# Every result file report.py reads (results/<name>.json) and the program
+# that writes it; peers has no target (issue 6: information only).
+BENCHES = {
+    "page_cache": "build/bench/bench_page_cache",
+    "shim": "bench/bench_shim.py",
+    "cold_epoch": "bench/bench_cold_epoch.py",
+    "boto3": "bench/bench_boto3.py",
+    "dataloader": "bench/bench_dataloader.py",
+    "peers": "bench/bench_peers.py",
+}
+
+BY_ID = {t.id: t for t in TARGETS}
+assert len(BY_ID) == len(TARGETS), "a target id is listed twice"
+assert all(t.bench in BENCHES for t in TARGETS), "a target names a result file no benchmark writes"
+
+
+def get(target_id):
+    return BY_ID[target_id]
+
+
+def met(target_id, value):
+    return BY_ID[target_id].met(value)
+
+
+def threshold_text(target_id):
+    return BY_ID[target_id].threshold_text()
