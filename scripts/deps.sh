@@ -13,6 +13,8 @@ packages=(
   libpugixml-dev nlohmann-json3-dev
   # tests
   doctest-dev python3 ca-certificates sqlite3 tar coreutils
+  # tests: metadata lifetimes under a fake wall clock (tests/preload/run_outages.py)
+  faketime
   # programs the shim is tested with (Debian's python3 and its packages)
   python3-numpy python3-pil python3-torch python3-torchvision python3-boto3
   # benchmarks: nginx with echo_sleep as a fast remote with latency (bench/latency_remote.py)

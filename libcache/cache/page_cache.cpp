@@ -63,8 +63,12 @@ struct PageCache::Impl {
 
   void count(Counter c, std::uint64_t n, int mount) {
     // Metadata pages are counted by their fillers (count_remote), which
-    // know how many requests a listing took.
-    if (mount == PageRef::kMetadata) return;
+    // know how many requests a listing took; only a failed fill (a LIST or
+    // HEAD that failed: the error a program then sees) counts, in the totals.
+    if (mount == PageRef::kMetadata) {
+      if (c == Counter::Errors) stats->add(c, n, -1);
+      return;
+    }
     stats->add(c, n, mount);
   }
 

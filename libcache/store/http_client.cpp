@@ -109,6 +109,10 @@ struct Transfer {
   std::size_t upload_offset = 0;
   bool overflow = false;
   bool truncated = false;
+  bool past_deadline = false;  // ended by req.deadline (on_progress)
+  // Bytes moved and when they last grew (on_progress).
+  curl_off_t moved = 0;
+  std::chrono::steady_clock::time_point last_progress;
   char errbuf[CURL_ERROR_SIZE] = {};
 };
 
@@ -198,6 +202,29 @@ std::size_t on_upload(char* buf, std::size_t size, std::size_t n, void* user) {
   return k;
 }
 
+// Called by curl about once a second while a transfer is idle, and as bytes
+// move. Past the request's deadline, a transfer that has moved nothing for
+// kDeadlineGrace is ended: the caller gets its error within the deadline
+// (plus about a second), not after a whole stall_timeout.
+constexpr auto kDeadlineGrace = std::chrono::milliseconds(500);
+
+int on_progress(void* user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+  (void)dltotal;
+  (void)ultotal;
+  auto* t = static_cast<Transfer*>(user);
+  const auto now = std::chrono::steady_clock::now();
+  if (dlnow + ulnow != t->moved) {
+    t->moved = dlnow + ulnow;
+    t->last_progress = now;
+    return 0;
+  }
+  if (now >= t->req.deadline && now - t->last_progress >= kDeadlineGrace) {
+    t->past_deadline = true;
+    return 1;  // CURLE_ABORTED_BY_CALLBACK
+  }
+  return 0;
+}
+
 // curl rewinds the upload when it must resend (a redirect or a reused
 // connection that turned out closed).
 int on_seek(void* user, curl_off_t offset, int origin) {
@@ -233,7 +260,16 @@ void HttpClient::Impl::start(std::unique_ptr<Transfer> t) {
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_SHARE, shared_state()->share);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts.connect_timeout.count()));
+  auto connect = opts.connect_timeout;
+  if (r.deadline != std::chrono::steady_clock::time_point::max()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(r.deadline - std::chrono::steady_clock::now());
+    connect = std::clamp(left, std::chrono::milliseconds(1), connect);
+  }
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect.count()));
+  t->last_progress = std::chrono::steady_clock::now();
+  curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(e, CURLOPT_XFERINFODATA, t.get());
   // A stall (no progress for stall_timeout) ends the attempt; the retry
   // policy above decides what happens next.
   long stall_s = static_cast<long>((opts.stall_timeout.count() + 999) / 1000);
@@ -304,6 +340,10 @@ void HttpClient::Impl::finish(Transfer* raw, CURLcode code) {
     if (t->truncated) {
       return make_error(Status::IoError, "reply body over " +
                                              std::to_string(kMaxCollectedBody) + " bytes");
+    }
+    if (t->past_deadline) {
+      return make_error(Status::Transient, t->req.url.substr(0, t->req.url.find('?')) +
+                                               ": no answer before the retry deadline");
     }
     if (code != CURLE_OK) return transport_error(code, t->errbuf, t->req.url);
     long status = 0;

@@ -37,6 +37,11 @@ struct HttpRequest {
   // When non-empty, a 2xx reply's body is written here and may not exceed it
   // (more is an error); otherwise it is collected in HttpResponse::body.
   std::span<std::byte> sink;
+  // The caller's deadline: past it, an attempt that moves no byte (a stalled
+  // or unresponsive server) ends at once with a Transient error, and the
+  // connect timeout never runs past it. A transfer still moving bytes is
+  // never cut.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 struct HttpResponse {

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "objcache/object_store.h"
+#include "store/circuit_breaker.h"
 #include "store/credentials.h"
 #include "store/http_client.h"
 #include "store/retry.h"
@@ -90,6 +91,7 @@ struct Op {
   std::span<std::byte> sink;
   std::function<void(Result<HttpResponse>)> done;
   int attempt = 0;
+  bool probe = false;  // the circuit breaker's probe: one attempt, no retries
   std::chrono::steady_clock::time_point deadline;
   std::chrono::steady_clock::time_point started;
 };
@@ -353,7 +355,13 @@ class S3Store final : public ObjectStore {
     }
     hr.body = op.body;
     hr.sink = op.sink;
+    hr.deadline = op.deadline;
     return hr;
+  }
+
+  // The breaker of the endpoint op goes to (one when both are the same).
+  CircuitBreaker& breaker(const Op& op) {
+    return op.target == Target::Read && read_endpoint_.hostport != endpoint_.hostport ? read_breaker_ : breaker_;
   }
 
   void start(std::shared_ptr<Op> op) {
@@ -362,6 +370,20 @@ class S3Store final : public ObjectStore {
       op->done(make_error(Status::IoError, "no HTTP client"));
       return;
     }
+    if (op->attempt == 0) {
+      switch (breaker(*op).admit(std::chrono::steady_clock::now())) {
+        case CircuitBreaker::Verdict::Go:
+          break;
+        case CircuitBreaker::Verdict::Probe:
+          op->probe = true;
+          break;
+        case CircuitBreaker::Verdict::FailFast:
+          op->done(make_error(Status::Transient, op->method + " " + describe(op->key) +
+                                                     ": the store is unreachable (failing at once until it "
+                                                     "answers a probe, sent every second)"));
+          return;
+      }
+    }
     HttpRequest req = build(*op);
     c->submit(std::move(req), [this, op](Result<HttpResponse> r) { on_reply(op, std::move(r)); });
   }
@@ -369,6 +391,10 @@ class S3Store final : public ObjectStore {
   // Runs on the HTTP client's thread.
   void on_reply(const std::shared_ptr<Op>& op, Result<HttpResponse> r) {
     Error err;
+    // HttpClient reports transport failures (refused, reset, stalled, past the
+    // deadline) as Transient; its other errors are local.
+    const bool transport = !r.ok() && r.error().status == Status::Transient;
+    if (r) breaker(*op).answered();  // any reply: the store is there
     if (r) {
       if (r->status >= 200 && r->status < 300) {
         op->done(std::move(r));
@@ -389,6 +415,19 @@ class S3Store final : public ObjectStore {
     } else {
       err = r.error();
     }
+    if (transport && op->probe) {
+      breaker(*op).unreachable(std::chrono::steady_clock::now());
+      err.message += " (the store is still unreachable)";
+      op->done(err);
+      return;
+    }
+    if (transport && breaker(*op).open()) {
+      // Another request found the store unreachable meanwhile: stop here
+      // rather than wait out this request's deadline too.
+      err.message += " (the store is unreachable)";
+      op->done(err);
+      return;
+    }
     if (is_retryable(err.status)) {
       double u = 0;
       {
@@ -406,6 +445,7 @@ class S3Store final : public ObjectStore {
           return;
         }
       }
+      if (transport) breaker(*op).unreachable(now);
       auto secs = std::chrono::duration_cast<std::chrono::milliseconds>(now - op->started).count();
       err.message += " (gave up after " + std::to_string(op->attempt + 1) + " attempts in " +
                      std::to_string(secs / 1000) + "." + std::to_string(secs % 1000 / 100) + "s)";
@@ -454,6 +494,9 @@ class S3Store final : public ObjectStore {
   Endpoint endpoint_;
   Endpoint read_endpoint_;
   RetryPolicy policy_;
+
+  CircuitBreaker breaker_;       // the endpoint
+  CircuitBreaker read_breaker_;  // read_endpoint, when it is another host
 
   std::mutex client_mu_;
   std::atomic<pid_t> client_pid_{0};

@@ -27,7 +27,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-enum class Mode { Slow, ShortBody, Reset, Stall, Oversize };
+enum class Mode { Slow, ShortBody, Reset, Stall, Oversize, Trickle };
 
 class FaultServer {
  public:
@@ -122,6 +122,14 @@ class FaultServer {
           send_all(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + body.substr(0, 10));
           // pace: a server that stalls mid-body (up to 4 s, or until stopped).
           for (int i = 0; i < 40 && !stop_; ++i) std::this_thread::sleep_for(100ms);
+          break;
+        case Mode::Trickle:
+          // 1000 bytes, 100 every 200 ms: a slow transfer that keeps moving.
+          send_all(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+          for (int i = 0; i < 10 && !stop_; ++i) {
+            send_all(c, body.substr(0, 100));
+            std::this_thread::sleep_for(200ms);  // pace: the server's sending rate
+          }
           break;
         case Mode::Oversize:
           send_all(c, "HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n" + body + body);
@@ -292,4 +300,32 @@ TEST_CASE("destroying the client fails what is in flight, exactly once") {
     REQUIRE(srv.wait_requests(4));  // all four are in flight
   }
   CHECK(calls.load() == 4);
+}
+
+TEST_CASE("past its deadline a stalled attempt ends at once, not after stall_timeout") {
+  // The store stopped (SIGSTOP) mid-reply: each read used to wait out the
+  // 10 s stall_timeout even with a 5 s retry_deadline.
+  FaultServer srv(Mode::Stall);
+  auto client = make_client(30000ms);  // a stall alone would take 30 s
+  HttpRequest req = get(srv.url());
+  const auto start = std::chrono::steady_clock::now();
+  req.deadline = start + 1000ms;
+  auto r = client->perform(std::move(req));
+  const auto took = std::chrono::steady_clock::now() - start;
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().status == Status::Transient);
+  CHECK(r.error().message.find("deadline") != std::string::npos);
+  // A correctness bound (the deadline is a promise), far from the 30 s stall.
+  CHECK(took < 10s);
+}
+
+TEST_CASE("a transfer still moving bytes is not cut at the deadline") {
+  FaultServer srv(Mode::Trickle);  // 2 s to send its body, bytes all along
+  auto client = make_client();
+  HttpRequest req = get(srv.url());
+  req.deadline = std::chrono::steady_clock::now() + 300ms;
+  auto r = client->perform(std::move(req));
+  REQUIRE_MESSAGE(r.ok(), r.error().describe());
+  CHECK(r->status == 200);
+  CHECK(r->body.size() == 1000);
 }
