@@ -41,7 +41,9 @@ struct Lookup {
   Node node;
 };
 
-Lookup lookup(const lib::Target& t) noexcept;
+// raw_path: the path as the program wrote it, for the kernel's checks on it
+// (ENAMETOOLONG, a trailing '/' on a file); nullptr when there is none.
+Lookup lookup(const lib::Target& t, const char* raw_path) noexcept;
 Lookup lookup_path(const char* path) noexcept;
 // *at(): an empty path with AT_EMPTY_PATH is dirfd itself.
 Lookup lookup_at(int dirfd, const char* path, int flags) noexcept;

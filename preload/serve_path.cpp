@@ -26,8 +26,62 @@ int errno_of(Status s) noexcept {
   return e != 0 ? e : EIO;
 }
 
-Lookup lookup(const lib::Target& t) noexcept {
+namespace {
+
+// The kernel's checks on a path as written, before any lookup: a component
+// longer than NAME_MAX is ENAMETOOLONG.
+bool name_too_long(const char* path) noexcept {
+  std::size_t run = 0;
+  for (const char* c = path; *c != '\0'; ++c) {
+    run = *c == '/' ? 0 : run + 1;
+    if (run > NAME_MAX) return true;
+  }
+  return false;
+}
+
+// A path that ends in '/' (or "/.", or is ".") names a directory: a file
+// found there is ENOTDIR, as the kernel says.
+bool names_directory(const char* path) noexcept {
+  const std::size_t n = std::strlen(path);
+  if (n == 0) return false;
+  if (path[n - 1] == '/') return true;
+  return (n == 1 && path[0] == '.') || (n >= 2 && path[n - 1] == '.' && path[n - 2] == '/');
+}
+
+std::string parent_key(const std::string& key) {
+  std::string k = key;
+  while (!k.empty() && k.back() == '/') k.pop_back();
+  const auto slash = k.rfind('/');
+  return slash == std::string::npos ? std::string() : k.substr(0, slash + 1);
+}
+
+// A key that is not there: ENOTDIR when the nearest ancestor that exists
+// (below the mount root) is a file, as the kernel answers "file/x".
+int missing_errno(Vfs& v, const Resolved& where) noexcept {
+  try {
+    const std::string& root = v.mounts().mounts()[static_cast<std::size_t>(where.mount)].source.prefix;
+    Resolved up = where;
+    up.is_root = false;
+    for (int depth = 0; depth < 64; ++depth) {
+      up.key = parent_key(up.key);
+      if (up.key.size() <= root.size()) return ENOENT;  // reached the mount root, a directory
+      auto n = v.stat(up);
+      if (n) return n->is_dir() ? ENOENT : ENOTDIR;
+      if (n.status() != Status::NotFound) return ENOENT;
+    }
+  } catch (...) {
+  }
+  return ENOENT;
+}
+
+}  // namespace
+
+Lookup lookup(const lib::Target& t, const char* raw_path) noexcept {
   Lookup out;
+  if (raw_path != nullptr && name_too_long(raw_path)) {
+    out.error = ENAMETOOLONG;
+    return out;
+  }
   if (t.bad_dirfd) {
     out.error = ENOTDIR;
     return out;
@@ -44,7 +98,11 @@ Lookup lookup(const lib::Target& t) noexcept {
   }
   auto n = v->stat(t.where);
   if (!n) {
-    out.error = errno_of(n.status());
+    out.error = n.status() == Status::NotFound ? missing_errno(*v, t.where) : errno_of(n.status());
+    return out;
+  }
+  if (!n->is_dir() && raw_path != nullptr && names_directory(raw_path)) {
+    out.error = ENOTDIR;
     return out;
   }
   out.node = std::move(*n);
@@ -54,7 +112,7 @@ Lookup lookup(const lib::Target& t) noexcept {
 Lookup lookup_path(const char* path) noexcept {
   if (path == nullptr) return Lookup{EFAULT, {}};
   if (path[0] == '\0') return Lookup{ENOENT, {}};
-  return lookup(lib::resolve(path));
+  return lookup(lib::resolve(path), path);
 }
 
 Lookup lookup_fd(int fd) noexcept {
@@ -73,7 +131,7 @@ Lookup lookup_at(int dirfd, const char* path, int flags) noexcept {
     if ((flags & AT_EMPTY_PATH) == 0) return Lookup{ENOENT, {}};
     return lookup_fd(dirfd);
   }
-  return lookup(lib::resolve_at(dirfd, path));
+  return lookup(lib::resolve_at(dirfd, path), path);
 }
 
 void fill_stat(const Node& n, struct stat64* st) noexcept {
