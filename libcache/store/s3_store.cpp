@@ -213,6 +213,42 @@ class S3Store final : public ObjectStore {
     return etag;
   }
 
+  void upload_part_async(std::string_view key, std::string_view upload_id, int part_number,
+                         std::span<const std::byte> data, EtagCallback done) override {
+    if (part_number < 1 || part_number > 10000) {
+      done(make_error(Status::InvalidArgument, "part number must be 1..10000"));
+      return;
+    }
+    auto op = make_op("PUT", Target::Write, key);
+    op->query.emplace_back("partNumber", std::to_string(part_number));
+    op->query.emplace_back("uploadId", std::string(upload_id));
+    op->body = data;
+    op->done = [done = std::move(done)](Result<HttpResponse> r) {
+      if (!r) return done(r.error());
+      std::string etag = s3xml::unquote(r->header("etag"));
+      if (etag.empty()) return done(make_error(Status::IoError, "UploadPart reply without an ETag"));
+      done(std::move(etag));
+    };
+    start(std::move(op));
+  }
+
+  Result<std::string> upload_part_copy(std::string_view dst_key, std::string_view upload_id, int part_number,
+                                       std::string_view src_key, std::uint64_t offset,
+                                       std::uint64_t length) override {
+    if (part_number < 1 || part_number > 10000 || length == 0) {
+      return make_error(Status::InvalidArgument, "part number must be 1..10000 and the range not empty");
+    }
+    auto op = make_op("PUT", Target::Write, dst_key);
+    op->query.emplace_back("partNumber", std::to_string(part_number));
+    op->query.emplace_back("uploadId", std::string(upload_id));
+    op->headers.emplace_back("x-amz-copy-source", "/" + bucket_ + "/" + sigv4::uri_encode_path(src_key));
+    op->headers.emplace_back("x-amz-copy-source-range",
+                             "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1));
+    auto r = run_sync(op);
+    if (!r) return r.error();
+    return s3xml::parse_result_etag(r->body, "CopyPartResult");
+  }
+
   Result<std::string> complete_multipart(std::string_view key, std::string_view upload_id,
                                          const std::vector<CompletedPart>& parts) override {
     std::string xml = s3xml::build_complete(parts);

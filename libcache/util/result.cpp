@@ -20,6 +20,13 @@ std::string_view to_string(Status s) {
     case Status::NoSpace: return "NoSpace";
     case Status::ChecksumError: return "ChecksumError";
     case Status::Unsupported: return "Unsupported";
+    case Status::ReadOnly: return "ReadOnly";
+    case Status::AlreadyExists: return "AlreadyExists";
+    case Status::NotEmpty: return "NotEmpty";
+    case Status::IsDirectory: return "IsDirectory";
+    case Status::NotDirectory: return "NotDirectory";
+    case Status::CrossDevice: return "CrossDevice";
+    case Status::NameTooLong: return "NameTooLong";
   }
   return "Unknown";
 }
@@ -43,6 +50,13 @@ int to_errno(Status s) {
     case Status::NoSpace: return ENOSPC;
     case Status::ChecksumError: return EIO;
     case Status::Unsupported: return ENOTSUP;
+    case Status::ReadOnly: return EROFS;
+    case Status::AlreadyExists: return EEXIST;
+    case Status::NotEmpty: return ENOTEMPTY;
+    case Status::IsDirectory: return EISDIR;
+    case Status::NotDirectory: return ENOTDIR;
+    case Status::CrossDevice: return EXDEV;
+    case Status::NameTooLong: return ENAMETOOLONG;
   }
   return EIO;
 }

@@ -61,6 +61,7 @@ struct CompletedPart {
 };
 
 using GetCallback = std::function<void(Result<GetResult>)>;
+using EtagCallback = std::function<void(Result<std::string>)>;
 
 class OBJCACHE_API ObjectStore {
  public:
@@ -84,14 +85,30 @@ class OBJCACHE_API ObjectStore {
   virtual Result<std::string> create_multipart(std::string_view key) = 0;
   virtual Result<std::string> upload_part(std::string_view key, std::string_view upload_id,
                                           int part_number, std::span<const std::byte> data) = 0;
+  // As upload_part(), without blocking: done runs once (on a store thread,
+  // or here for stores without one), must not block, and data must stay
+  // valid until it runs.
+  virtual void upload_part_async(std::string_view key, std::string_view upload_id, int part_number,
+                                 std::span<const std::byte> data, EtagCallback done) {
+    done(upload_part(key, upload_id, part_number, data));
+  }
   virtual Result<std::string> complete_multipart(std::string_view key, std::string_view upload_id,
                                                  const std::vector<CompletedPart>& parts) = 0;
   virtual Result<void> abort_multipart(std::string_view key, std::string_view upload_id) = 0;
 
   // Deleting a missing key succeeds (S3 semantics).
   virtual Result<void> remove(std::string_view key) = 0;
-  // Server-side copy within the bucket; returns the new ETag.
+  // Server-side copy within the bucket (CopyObject; S3 takes it up to 5 GiB);
+  // returns the new ETag.
   virtual Result<std::string> copy(std::string_view src_key, std::string_view dst_key) = 0;
+  // One part of a multipart upload copied from bytes [offset, offset +
+  // length) of src_key (UploadPartCopy: how objects over 5 GiB are copied).
+  virtual Result<std::string> upload_part_copy(std::string_view dst_key, std::string_view upload_id,
+                                               int part_number, std::string_view src_key, std::uint64_t offset,
+                                               std::uint64_t length) {
+    (void)dst_key, (void)upload_id, (void)part_number, (void)src_key, (void)offset, (void)length;
+    return make_error(Status::Unsupported, "this store cannot copy parts");
+  }
 
   // For process exit: stops background work; requests in flight end with
   // an error (their callbacks run), later ones fail at once.

@@ -30,6 +30,14 @@ enum class Status {
   NoSpace,             // ENOSPC on a local device
   ChecksumError,       // stored data failed its checksum
   Unsupported,
+  // What a file system answers about names (writes to mounts):
+  ReadOnly,            // the mount is not writable (EROFS)
+  AlreadyExists,       // O_EXCL, RENAME_NOREPLACE, mkdir of an existing name (EEXIST)
+  NotEmpty,            // rmdir of a directory with entries (ENOTEMPTY)
+  IsDirectory,         // a file operation on a directory (EISDIR)
+  NotDirectory,        // a directory operation on a file (ENOTDIR)
+  CrossDevice,         // a rename between mounts, or one too large to do here (EXDEV)
+  NameTooLong,         // a component over NAME_MAX, a key over 1024 bytes (ENAMETOOLONG)
 };
 
 OBJCACHE_API std::string_view to_string(Status s);
