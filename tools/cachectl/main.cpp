@@ -24,8 +24,10 @@ constexpr const char* kDetails =
     "Run 'cachectl COMMAND --help' for a command's options.\n";
 
 // Every command, in the order 'cachectl --help' lists them. A new command
-// is one add_* function and one line here.
-constexpr Command (*kCommands[])(CLI::App&) = {
+// is one add_* function (its options, its help, what runs it) and its name
+// here.
+using AddCommand = Command (*)(CLI::App&);
+constexpr AddCommand kCommands[] = {
     objcache::cachectl::add_check, objcache::cachectl::add_stats, objcache::cachectl::add_load,
     objcache::cachectl::add_ls,    objcache::cachectl::add_evict, objcache::cachectl::add_pin,
     objcache::cachectl::add_unpin, objcache::cachectl::add_verify,
