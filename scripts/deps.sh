@@ -10,7 +10,7 @@ packages=(
   # build
   g++ meson ninja-build pkg-config
   libcurl4-openssl-dev libssl-dev libxxhash-dev libmimalloc-dev libtoml11-dev
-  libpugixml-dev nlohmann-json3-dev
+  libpugixml-dev nlohmann-json3-dev libcli11-dev
   # tests
   doctest-dev python3 ca-certificates sqlite3 tar coreutils
   # tests: metadata lifetimes under a fake wall clock (tests/preload/run_outages.py)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// `cachectl check` as a user runs it: the built binary, real configs, a
-// real S3 server. Exit status and messages are part of the contract.
+// cachectl as a user runs it (check, stats, its command line): the built binary,
+// real configs, a real S3 server. Exit status and messages are part of the contract.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -190,4 +190,88 @@ TEST_CASE("stats reports what the processes of the cache counted") {
   CHECK(text.exit_code == 0);
   CHECK(text.out.find("hit ratio 40.0%") != std::string::npos);
   CHECK(text.out.find("/mnt/b <- s3://bucket/b/") != std::string::npos);
+}
+
+TEST_CASE("a usage error exits 2 and names what was wrong, on stderr") {
+  struct Case {
+    std::vector<std::string> args;
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {{}, "name a COMMAND"},
+      {{"--bogus", "stats"}, "cachectl: unknown option '--bogus'"},
+      {{"stats", "--bogus"}, "cachectl stats: unknown option '--bogus'"},
+      {{"pin", "--bogus", "/mnt/data"}, "cachectl pin: unknown option '--bogus'"},
+      {{"check", "extra"}, "cachectl check: unexpected argument 'extra'"},
+      {{"load"}, "cachectl load: give at least one PATH"},
+      {{"load", "--json"}, "cachectl load: give at least one PATH"},
+      {{"evict"}, "cachectl evict: give at least one PATH"},
+      {{"stats", "--watch", "x"}, "got 'x'"},
+      {{"stats", "--watch", "0"}, "got '0'"},
+      {{"stats", "--watch"}, "--watch"},
+      {{"stats", "--json", "--prometheus"}, "--json excludes --prometheus"},
+      {{"--config"}, "--config"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> argv{cachectl()};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    auto r = objcache::test::run_command(argv);
+    CAPTURE(c.want);
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(c.want) != std::string::npos);
+    if (c.args.size() > 1 && c.args[1] == "--watch") CHECK(r.err.find("cachectl stats: --watch") == 0);
+    CHECK(r.err.find("usage: cachectl") != std::string::npos);
+    CHECK(r.out.empty());
+  }
+}
+
+TEST_CASE("--help and -h print a command's usage on stdout and exit 0") {
+  auto top = objcache::test::run_command({cachectl(), "-h"});
+  CHECK(top.exit_code == 0);
+  CHECK(top.out.rfind("usage: cachectl [--config FILE] COMMAND [ARGS]\n", 0) == 0);
+  CHECK(top.err.empty());
+  for (const char* cmd : {"check", "stats", "load", "ls", "evict", "pin", "unpin", "verify"}) {
+    CAPTURE(cmd);
+    CHECK(top.out.find(std::string("\n  ") + cmd + " ") != std::string::npos);
+    for (const char* flag : {"--help", "-h"}) {
+      auto r = objcache::test::run_command({cachectl(), "--config", "/nonexistent.toml", cmd, flag});
+      CAPTURE(flag);
+      CHECK(r.exit_code == 0);
+      CHECK(r.out.rfind(std::string("usage: cachectl [--config FILE] ") + cmd, 0) == 0);
+      CHECK(r.err.empty());
+    }
+  }
+  auto stats = objcache::test::run_command({cachectl(), "stats", "--help"});
+  CHECK(stats.out.rfind("usage: cachectl [--config FILE] stats [--json | --prometheus] [--watch SECONDS]\n", 0) == 0);
+  CHECK(stats.out.find("working set") != std::string::npos);
+  auto load = objcache::test::run_command({cachectl(), "load", "--help"});
+  CHECK(load.out.rfind("usage: cachectl [--config FILE] load [--json] PATH...\n", 0) == 0);
+  CHECK(load.out.find("Ctrl-C") != std::string::npos);
+}
+
+TEST_CASE("--config=FILE is the same as --config FILE") {
+  TempDir dir;
+  std::string cfg = dir.write("eq.toml",
+                              "[cache]\nname = \"configequals\"\nmemory = \"32MiB\"\nspill_dir = \"\"\n\n"
+                              "[[mount]]\npath = \"/mnt/a\"\nsource = \"s3://bucket/a/\"\n");
+  std::vector<std::pair<std::string, std::string>> env = {{"OBJCACHE_SHM_DIR", dir.path()},
+                                                          {"OBJCACHE_CONFIG", dir.file("absent.toml")}};
+  for (const std::vector<std::string>& config : {std::vector<std::string>{"--config=" + cfg},
+                                                  std::vector<std::string>{"--config", cfg}}) {
+    std::vector<std::string> argv{cachectl()};
+    argv.insert(argv.end(), config.begin(), config.end());
+    argv.insert(argv.end(), {"stats", "--json"});
+    auto r = objcache::test::run_command(argv, env);
+    CAPTURE(config.front());
+    CAPTURE(r.err);
+    REQUIRE(r.exit_code == 0);
+    auto j = nlohmann::json::parse(r.out);
+    CHECK(j["cache"] == "configequals");
+    CHECK(j["mounts"][0]["path"] == "/mnt/a");
+  }
+  auto broken = dir.write("broken.toml", "[cache]\nmemory = \"lots\"\n");
+  auto b = objcache::test::run_command({cachectl(), "--config=" + broken, "check"});
+  CHECK(b.exit_code == 2);
+  CHECK(b.err.find(broken + ":2") != std::string::npos);
 }

@@ -12,9 +12,10 @@
 namespace objcache::cachectl {
 namespace {
 
-constexpr const char* kCheckUsage =
-    "usage: cachectl [--config FILE] check\n"
-    "\n"
+constexpr const char* kCheckSummary =
+    "load the configuration, print the effective settings (secrets masked) and list each mount's bucket; "
+    "exit 0 only if all is well";
+constexpr const char* kCheckDetails =
     "Loads the configuration, prints the effective settings (secrets masked),\n"
     "and for each mount lists its bucket prefix once. Exit status 0 when every\n"
     "mount answered, 1 when any failed, 2 when the configuration is invalid.\n";
@@ -36,17 +37,7 @@ void print_store(const char* indent, const StoreConfig& s) {
   std::printf("%saddressing = %s\n", indent, std::string(to_string(s.addressing)).c_str());
 }
 
-}  // namespace
-
-int run_check(const GlobalOptions& g, const std::vector<std::string>& args) {
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
-      std::fputs(kCheckUsage, stdout);
-      return 0;
-    }
-    std::fprintf(stderr, "cachectl check: unexpected argument '%s'\n\n%s", a.c_str(), kCheckUsage);
-    return 2;
-  }
+int run_check(const GlobalOptions& g) {
   auto cfg = load_global_config(g);
   if (!cfg) {
     std::fprintf(stderr, "cachectl: %s\n", cfg.error().message.c_str());
@@ -102,6 +93,12 @@ int run_check(const GlobalOptions& g, const std::vector<std::string>& args) {
   }
   std::printf("all %zu mounts ok\n", cfg->mounts.size());
   return 0;
+}
+
+}  // namespace
+
+Command add_check(CLI::App& app) {
+  return Command{add_command(app, "check", kCheckSummary, kCheckDetails), run_check};
 }
 
 }  // namespace objcache::cachectl

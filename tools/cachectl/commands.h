@@ -1,21 +1,49 @@
 // SPDX-License-Identifier: Apache-2.0
-// The cachectl commands. Each takes its own arguments (after the command
-// name) and returns the process exit status.
+// The cachectl commands. Each adds itself to the one command line (its
+// options, its help) and is run once that is parsed; none parses argv.
 #pragma once
 
-#include <string>
-#include <vector>
-
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "objcache/config.h"
 #include "objcache/page_cache.h"
+
+namespace CLI {
+class App;
+}
 
 namespace objcache::cachectl {
 
 struct GlobalOptions {
   std::string config_path;  // --config, else OBJCACHE_CONFIG and the defaults
 };
+
+// How a command prints its result.
+enum class Output { Text, Json, Prometheus };
+
+// A command on the command line: its subcommand (owned by the top-level
+// App) and what runs it once the whole command line parsed.
+struct Command {
+  CLI::App* app;
+  std::function<int(const GlobalOptions&)> run;
+};
+
+// Adds the subcommand `name` to app. summary is its line in 'cachectl
+// --help'; details (wrapped by hand) open its own '--help' under the usage
+// line.
+CLI::App* add_command(CLI::App& app, const char* name, const char* summary, const char* details);
+
+// One per command: adds it to app and returns it.
+Command add_check(CLI::App& app);
+Command add_stats(CLI::App& app);
+Command add_load(CLI::App& app);
+Command add_ls(CLI::App& app);
+Command add_evict(CLI::App& app);
+Command add_pin(CLI::App& app);
+Command add_unpin(CLI::App& app);
+Command add_verify(CLI::App& app);
 
 // Loads the configuration named by g (or found the usual way); the error
 // says which file and why.
@@ -27,14 +55,5 @@ std::string shm_dir_override();
 // Attaches to the cache cfg names without creating it: NotFound when no
 // process has used it since boot.
 Result<std::unique_ptr<PageCache>> attach_cache(const Config& cfg);
-
-int run_check(const GlobalOptions& g, const std::vector<std::string>& args);
-int run_stats(const GlobalOptions& g, const std::vector<std::string>& args);
-int run_load(const GlobalOptions& g, const std::vector<std::string>& args);
-int run_ls(const GlobalOptions& g, const std::vector<std::string>& args);
-int run_evict(const GlobalOptions& g, const std::vector<std::string>& args);
-int run_pin(const GlobalOptions& g, const std::vector<std::string>& args);
-int run_unpin(const GlobalOptions& g, const std::vector<std::string>& args);
-int run_verify(const GlobalOptions& g, const std::vector<std::string>& args);
 
 }  // namespace objcache::cachectl

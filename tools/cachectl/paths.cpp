@@ -5,10 +5,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -20,68 +22,38 @@
 namespace objcache::cachectl {
 namespace {
 
-constexpr const char* kLoadUsage =
-    "usage: cachectl [--config FILE] load [--json] PATH...\n"
-    "\n"
+constexpr const char* kLoadSummary = "fetch every file under PATH... into the cache";
+constexpr const char* kLoadDetails =
     "Fetches every file under each PATH (a file or a directory under a mount,\n"
     "walked recursively) into the cache, prefetch_concurrency GETs at a time.\n"
     "What does not fit (RAM, plus spill when enabled) is left out and listed.\n"
     "Shows a progress bar on a terminal; prints a summary when done.\n"
     "Ctrl-C stops it: what was fetched stays cached, nothing half-written is\n"
-    "ever served.\n"
-    "  --json   the summary as one JSON object\n";
-constexpr const char* kLsUsage =
-    "usage: cachectl [--config FILE] ls [--json] PATH...\n"
-    "\n"
+    "ever served.\n";
+constexpr const char* kLsSummary = "object sizes and the bytes cached";
+constexpr const char* kLsDetails =
     "Lists each PATH (a directory's entries, or a file) with the object's size\n"
-    "and the bytes of it cached in RAM now.\n"
-    "  --json   one JSON object per PATH\n";
-constexpr const char* kEvictUsage =
-    "usage: cachectl [--config FILE] evict PATH...\n"
-    "\n"
+    "and the bytes of it cached in RAM now.\n";
+constexpr const char* kEvictSummary = "drop the cached pages of every file under PATH...";
+constexpr const char* kEvictDetails =
     "Drops every cached page of the files under each PATH (recursively) from\n"
     "RAM and spill. The next read fetches them again.\n";
-constexpr const char* kPinUsage =
-    "usage: cachectl [--config FILE] pin PATH...\n"
-    "\n"
+constexpr const char* kPinSummary = "keep the cached pages of PATH... in RAM";
+constexpr const char* kPinDetails =
     "Keeps the cached pages of the files under each PATH (recursively) in RAM:\n"
     "eviction skips them until 'cachectl unpin'. Only cached pages are pinned\n"
     "(run 'cachectl load' first); the command says how much that was.\n";
-constexpr const char* kUnpinUsage =
-    "usage: cachectl [--config FILE] unpin PATH...\n"
-    "\n"
+constexpr const char* kUnpinSummary = "let eviction take the pages of PATH... again";
+constexpr const char* kUnpinDetails =
     "Lets eviction take the pages of the files under each PATH again.\n";
 
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_sigint(int) { g_interrupted.store(true); }
 
-struct Args {
-  bool json = false;
-  std::vector<std::string> paths;
+struct PathArgs {
+  Output output = Output::Text;
+  std::vector<std::string> paths;  // at least one
 };
-
-// Parses [--json] PATH...; returns -1 to go on, else the exit status.
-int parse(const char* cmd, const char* usage, bool allow_json, const std::vector<std::string>& args, Args& out) {
-  for (const std::string& a : args) {
-    if (a == "--help" || a == "-h") {
-      std::fputs(usage, stdout);
-      return 0;
-    }
-    if (allow_json && a == "--json") {
-      out.json = true;
-    } else if (!a.empty() && a[0] == '-') {
-      std::fprintf(stderr, "cachectl %s: unknown option '%s'\n\n%s", cmd, a.c_str(), usage);
-      return 2;
-    } else {
-      out.paths.push_back(a);
-    }
-  }
-  if (out.paths.empty()) {
-    std::fprintf(stderr, "cachectl %s: give at least one PATH\n\n%s", cmd, usage);
-    return 2;
-  }
-  return -1;
-}
 
 std::string cwd() {
   char buf[4096];
@@ -150,11 +122,7 @@ std::string human_eta(double seconds) {
   return b;
 }
 
-}  // namespace
-
-int run_load(const GlobalOptions& g, const std::vector<std::string>& args) {
-  Args a;
-  if (int rc = parse("load", kLoadUsage, true, args, a); rc >= 0) return rc;
+int run_load(const GlobalOptions& g, const PathArgs& a) {
   auto s = Session::open(g);
   if (!s) {
     std::fprintf(stderr, "cachectl load: %s\n", s.error().message.c_str());
@@ -200,7 +168,7 @@ int run_load(const GlobalOptions& g, const std::vector<std::string>& args) {
     }
   }
 
-  const bool bar = !a.json && ::isatty(STDERR_FILENO) == 1;
+  const bool bar = a.output == Output::Text && ::isatty(STDERR_FILENO) == 1;
   const auto start = std::chrono::steady_clock::now();
   std::size_t queued = 0;
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
@@ -250,7 +218,7 @@ int run_load(const GlobalOptions& g, const std::vector<std::string>& args) {
   const double secs = elapsed();
   CacheStats after = s->vfs->cache().stats();
   const bool interrupted = g_interrupted.load();
-  if (a.json) {
+  if (a.output == Output::Json) {
     nlohmann::json j;
     j["files"] = queued;
     j["bytes"] = total;
@@ -286,9 +254,7 @@ int run_load(const GlobalOptions& g, const std::vector<std::string>& args) {
   return rc;
 }
 
-int run_ls(const GlobalOptions& g, const std::vector<std::string>& args) {
-  Args a;
-  if (int rc = parse("ls", kLsUsage, true, args, a); rc >= 0) return rc;
+int run_ls(const GlobalOptions& g, const PathArgs& a) {
   auto s = Session::open(g);
   if (!s) {
     std::fprintf(stderr, "cachectl ls: %s\n", s.error().message.c_str());
@@ -335,7 +301,7 @@ int run_ls(const GlobalOptions& g, const std::vector<std::string>& args) {
       size += r.size;
       cached += r.cached;
     }
-    if (a.json) {
+    if (a.output == Output::Json) {
       nlohmann::json j;
       j["path"] = p;
       j["size_bytes"] = size;
@@ -363,13 +329,9 @@ int run_ls(const GlobalOptions& g, const std::vector<std::string>& args) {
   return rc;
 }
 
-namespace {
-
 // evict, pin, unpin: the same walk with a different action per file.
-int for_files(const GlobalOptions& g, const std::vector<std::string>& args, const char* cmd, const char* usage,
+int for_files(const GlobalOptions& g, const PathArgs& a, const char* cmd,
               const std::function<std::uint64_t(Vfs&, const Node&)>& act, const char* verb) {
-  Args a;
-  if (int rc = parse(cmd, usage, false, args, a); rc >= 0) return rc;
   auto s = Session::open(g);
   if (!s) {
     std::fprintf(stderr, "cachectl %s: %s\n", cmd, s.error().message.c_str());
@@ -401,25 +363,53 @@ int for_files(const GlobalOptions& g, const std::vector<std::string>& args, cons
   return rc;
 }
 
+std::uint64_t evict(Vfs& v, const Node& f) {
+  std::uint64_t b = v.cached_bytes(f);
+  v.evict(f);
+  return b;
+}
+
+// A command over PATH...; with --json when json_help is given.
+std::pair<CLI::App*, std::shared_ptr<PathArgs>> add_path_command(CLI::App& app, const char* name,
+                                                                 const char* summary, const char* details,
+                                                                 const char* json_help) {
+  CLI::App* cmd = add_command(app, name, summary, details);
+  auto a = std::make_shared<PathArgs>();
+  if (json_help != nullptr) cmd->add_flag_callback("--json", [a] { a->output = Output::Json; }, json_help);
+  cmd->add_option("PATH", a->paths, "a file or a directory under a mount")->required();
+  return {cmd, a};
+}
+
 }  // namespace
 
-int run_evict(const GlobalOptions& g, const std::vector<std::string>& args) {
-  return for_files(g, args, "evict", kEvictUsage,
-                   [](Vfs& v, const Node& f) {
-                     std::uint64_t b = v.cached_bytes(f);
-                     v.evict(f);
-                     return b;
-                   },
-                   "evicted");
+Command add_load(CLI::App& app) {
+  auto [cmd, a] = add_path_command(app, "load", kLoadSummary, kLoadDetails, "the summary as one JSON object");
+  return Command{cmd, [a](const GlobalOptions& g) { return run_load(g, *a); }};
 }
 
-int run_pin(const GlobalOptions& g, const std::vector<std::string>& args) {
-  return for_files(g, args, "pin", kPinUsage, [](Vfs& v, const Node& f) { return v.pin(f, true); }, "pinned");
+Command add_ls(CLI::App& app) {
+  auto [cmd, a] = add_path_command(app, "ls", kLsSummary, kLsDetails, "one JSON object per PATH");
+  return Command{cmd, [a](const GlobalOptions& g) { return run_ls(g, *a); }};
 }
 
-int run_unpin(const GlobalOptions& g, const std::vector<std::string>& args) {
-  return for_files(g, args, "unpin", kUnpinUsage, [](Vfs& v, const Node& f) { return v.pin(f, false); },
-                   "unpinned");
+Command add_evict(CLI::App& app) {
+  auto [cmd, a] = add_path_command(app, "evict", kEvictSummary, kEvictDetails, nullptr);
+  return Command{cmd, [a](const GlobalOptions& g) { return for_files(g, *a, "evict", evict, "evicted"); }};
+}
+
+Command add_pin(CLI::App& app) {
+  auto [cmd, a] = add_path_command(app, "pin", kPinSummary, kPinDetails, nullptr);
+  return Command{cmd, [a](const GlobalOptions& g) {
+                   return for_files(g, *a, "pin", [](Vfs& v, const Node& f) { return v.pin(f, true); }, "pinned");
+                 }};
+}
+
+Command add_unpin(CLI::App& app) {
+  auto [cmd, a] = add_path_command(app, "unpin", kUnpinSummary, kUnpinDetails, nullptr);
+  return Command{cmd, [a](const GlobalOptions& g) {
+                   return for_files(g, *a, "unpin", [](Vfs& v, const Node& f) { return v.pin(f, false); },
+                                    "unpinned");
+                 }};
 }
 
 }  // namespace objcache::cachectl

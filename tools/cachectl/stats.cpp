@@ -3,8 +3,11 @@
 // memory, summed, overall and per mount; as text, JSON or Prometheus.
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -14,19 +17,30 @@
 namespace objcache::cachectl {
 namespace {
 
-constexpr const char* kStatsUsage =
-    "usage: cachectl [--config FILE] stats [--json | --prometheus] [--watch SECONDS]\n"
-    "\n"
+constexpr const char* kStatsSummary =
+    "the cache's counters summed over its processes, overall and per mount, and the working set against "
+    "capacity";
+constexpr const char* kStatsDetails =
     "Prints the cache's counters summed over every process that used it:\n"
     "hits by tier, misses, the hit ratio, bytes served and fetched, evictions,\n"
     "errors, RAM and spill use against capacity, overall and per mount, and\n"
     "the working set: the distinct bytes read since the cache was made (an\n"
-    "estimate), against capacity, so you can tell whether the data fits.\n"
-    "  --json         one JSON object (fields as in the README)\n"
-    "  --prometheus   Prometheus text exposition format\n"
-    "  --watch N      print again every N seconds until interrupted\n";
+    "estimate), against capacity, so you can tell whether the data fits.\n";
 
-enum class Format { Text, Json, Prometheus };
+struct StatsOptions {
+  Output output = Output::Text;
+  int watch_seconds = 0;  // 0: print once
+};
+
+// --watch takes a whole number of seconds > 0.
+std::string check_seconds(const std::string& s) {
+  int v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || v <= 0) {
+    return "needs a number of seconds > 0, got '" + s + "'";
+  }
+  return {};
+}
 
 struct Field {
   const char* name;
@@ -153,31 +167,7 @@ std::string to_text(const Config& cfg, const CacheStats& s) {
   return out;
 }
 
-}  // namespace
-
-int run_stats(const GlobalOptions& g, const std::vector<std::string>& args) {
-  Format fmt = Format::Text;
-  int watch = 0;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(kStatsUsage, stdout);
-      return 0;
-    } else if (a == "--json") {
-      fmt = Format::Json;
-    } else if (a == "--prometheus") {
-      fmt = Format::Prometheus;
-    } else if (a == "--watch" && i + 1 < args.size()) {
-      watch = std::atoi(args[++i].c_str());
-      if (watch <= 0) {
-        std::fprintf(stderr, "cachectl stats: --watch needs a number of seconds > 0, got '%s'\n", args[i].c_str());
-        return 2;
-      }
-    } else {
-      std::fprintf(stderr, "cachectl stats: unexpected argument '%s'\n\n%s", a.c_str(), kStatsUsage);
-      return 2;
-    }
-  }
+int run_stats(const GlobalOptions& g, const StatsOptions& o) {
   auto cfg = load_global_config(g);
   if (!cfg) {
     std::fprintf(stderr, "cachectl: %s\n", cfg.error().message.c_str());
@@ -195,15 +185,30 @@ int run_stats(const GlobalOptions& g, const std::vector<std::string>& args) {
   for (;;) {
     CacheStats s = cache ? (*cache)->stats() : CacheStats{};
     if (!cache) s.mounts.resize(cfg->mounts.size());
-    std::string out = fmt == Format::Json         ? to_json(*cfg, s) + "\n"
-                      : fmt == Format::Prometheus ? to_prometheus(*cfg, s)
-                                                  : to_text(*cfg, s);
+    std::string out = o.output == Output::Json         ? to_json(*cfg, s) + "\n"
+                      : o.output == Output::Prometheus ? to_prometheus(*cfg, s)
+                                                       : to_text(*cfg, s);
     std::fwrite(out.data(), 1, out.size(), stdout);
     std::fflush(stdout);
-    if (watch <= 0) return 0;
-    std::this_thread::sleep_for(std::chrono::seconds(watch));
-    if (fmt == Format::Text) std::fputs("\n", stdout);
+    if (o.watch_seconds <= 0) return 0;
+    std::this_thread::sleep_for(std::chrono::seconds(o.watch_seconds));
+    if (o.output == Output::Text) std::fputs("\n", stdout);
   }
+}
+
+}  // namespace
+
+Command add_stats(CLI::App& app) {
+  CLI::App* cmd = add_command(app, "stats", kStatsSummary, kStatsDetails);
+  auto o = std::make_shared<StatsOptions>();
+  CLI::Option* json = cmd->add_flag_callback(
+      "--json", [o] { o->output = Output::Json; }, "one JSON object (fields as in the README)");
+  cmd->add_flag_callback("--prometheus", [o] { o->output = Output::Prometheus; }, "Prometheus text exposition format")
+      ->excludes(json);
+  cmd->add_option("--watch", o->watch_seconds, "print again every SECONDS seconds until interrupted")
+      ->type_name("SECONDS")
+      ->check(check_seconds);
+  return Command{cmd, [o](const GlobalOptions& g) { return run_stats(g, *o); }};
 }
 
 }  // namespace objcache::cachectl

@@ -2,7 +2,9 @@
 // cachectl verify: checks the xxh3 checksum of every cached page, in RAM
 // and on the spill tier. A bad page is dropped (the next read fetches it
 // again) and the exit status is 1.
+#include <CLI/CLI.hpp>
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -11,30 +13,13 @@
 namespace objcache::cachectl {
 namespace {
 
-constexpr const char* kVerifyUsage =
-    "usage: cachectl [--config FILE] verify [--json]\n"
-    "\n"
+constexpr const char* kVerifySummary = "check the checksum of every cached page, RAM and spill";
+constexpr const char* kVerifyDetails =
     "Checks the checksum of every cached page, in RAM and on the spill tier.\n"
     "Damaged pages are dropped, so the next read fetches them again. Exit\n"
-    "status 0 when every page was good, 1 when some were dropped.\n"
-    "  --json   the counts as one JSON object\n";
+    "status 0 when every page was good, 1 when some were dropped.\n";
 
-}  // namespace
-
-int run_verify(const GlobalOptions& g, const std::vector<std::string>& args) {
-  bool json = false;
-  for (const std::string& a : args) {
-    if (a == "--help" || a == "-h") {
-      std::fputs(kVerifyUsage, stdout);
-      return 0;
-    }
-    if (a == "--json") {
-      json = true;
-    } else {
-      std::fprintf(stderr, "cachectl verify: unexpected argument '%s'\n\n%s", a.c_str(), kVerifyUsage);
-      return 2;
-    }
-  }
+int run_verify(const GlobalOptions& g, Output out) {
   auto cfg = load_global_config(g);
   if (!cfg) {
     std::fprintf(stderr, "cachectl: %s\n", cfg.error().message.c_str());
@@ -46,7 +31,7 @@ int run_verify(const GlobalOptions& g, const std::vector<std::string>& args) {
     return cache.status() == Status::NotFound ? 0 : 2;
   }
   VerifyResult r = (*cache)->verify();
-  if (json) {
+  if (out == Output::Json) {
     nlohmann::json j{{"ram_pages", r.ram_items}, {"ram_bad", r.ram_bad}, {"spill_blocks", r.spill_blocks},
                      {"spill_bad", r.spill_bad}};
     std::printf("%s\n", j.dump(2).c_str());
@@ -57,6 +42,15 @@ int run_verify(const GlobalOptions& g, const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(r.spill_bad), r.spill_bad > 0 ? " (dropped)" : "");
   }
   return r.ram_bad + r.spill_bad > 0 ? 1 : 0;
+}
+
+}  // namespace
+
+Command add_verify(CLI::App& app) {
+  CLI::App* cmd = add_command(app, "verify", kVerifySummary, kVerifyDetails);
+  auto out = std::make_shared<Output>(Output::Text);
+  cmd->add_flag_callback("--json", [out] { *out = Output::Json; }, "the counts as one JSON object");
+  return Command{cmd, [out](const GlobalOptions& g) { return run_verify(g, *out); }};
 }
 
 }  // namespace objcache::cachectl
