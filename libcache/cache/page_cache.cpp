@@ -418,6 +418,33 @@ void PageCache::count_remote(std::uint64_t bytes, int mount) {
   impl_->count(Counter::RemoteBytes, bytes, mount);
 }
 
+void PageCache::count_upload(std::uint64_t bytes, std::uint64_t requests, bool failed, int mount) {
+  impl_->count(Counter::UploadedBytes, bytes, mount);
+  impl_->count(Counter::UploadRequests, requests, mount);
+  if (failed) impl_->count(Counter::UploadsFailed, 1, mount);
+}
+
+bool PageCache::admit(const PageRef& ref, std::span<const std::byte> data) {
+  Impl& m = *impl_;
+  if (ref.length == 0 || ref.length > m.cfg.page_size || data.size() != ref.length) return false;
+  if (m.with_ram_page(ref.id, ref.page, [](auto&&...) {})) return false;
+  auto claim = m.claims->try_acquire(ref.id.lo, ref.id.hi, ref.page);
+  if (!claim || claim->kind == fill::Claim::Kind::Busy) return false;
+  auto res = m.regions->reserve(ref.length, /*may_evict=*/true);
+  if (!res) {
+    m.claims->complete(*claim, Status::Ok);
+    return false;
+  }
+  std::memcpy(res->data.data(), data.data(), ref.length);
+  if (m.spill) {
+    m.spill->submit(spill::BlockKey{ref.id.lo, ref.id.hi, ref.page}, "",
+                    static_cast<std::uint64_t>(ref.page) * m.cfg.page_size, res->data);
+  }
+  m.publish(ref, *res);
+  m.claims->complete(*claim, Status::Ok);
+  return true;
+}
+
 CacheStats PageCache::stats() {
   Impl& m = *impl_;
   stats::StatsSnapshot snap = m.stats->snapshot();
@@ -432,6 +459,9 @@ CacheStats PageCache::stats() {
     out.prefetched_bytes = c.get(Counter::PrefetchedBytes);
     out.evictions = c.get(Counter::Evictions);
     out.errors = c.get(Counter::Errors);
+    out.uploaded_bytes = c.get(Counter::UploadedBytes);
+    out.upload_requests = c.get(Counter::UploadRequests);
+    out.uploads_failed = c.get(Counter::UploadsFailed);
     return out;
   };
   CacheStats s;

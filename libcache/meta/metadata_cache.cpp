@@ -376,4 +376,20 @@ void MetadataCache::forget(int m, const std::string& key) {
   memo_erase(memo_key(m, parent));
 }
 
+void MetadataCache::remember_file(int m, const std::string& key, std::uint64_t size, std::int64_t mtime,
+                                  const std::string& etag) {
+  if (etag.size() > kMaxEtag) return;
+  StatRecord rec;
+  rec.kind = RecordKind::File;
+  rec.size = size;
+  rec.mtime = mtime;
+  rec.etag = etag;
+  rec.made_ms = now_ms();
+  std::byte bytes[kStatRecordSize];
+  if (!encode_stat_record(rec, bytes)) return;
+  const ObjectId id = record_id(m, 'S', key);
+  cache_.evict(id, 0);
+  (void)cache_.admit(PageRef{id, 0, kStatRecordSize, PageRef::kMetadata}, bytes);
+}
+
 }  // namespace objcache::meta

@@ -58,6 +58,9 @@ class MetadataCache {
   // Drops node-wide what is known of key (a file key, or a prefix ending
   // in '/'): its stat record, its own listing, its parent's listing.
   void forget(int m, const std::string& key);
+  // What this node just wrote: the stat record of key says so at once
+  // (after forget), so a reader on this node makes no HEAD for it.
+  void remember_file(int m, const std::string& key, std::uint64_t size, std::int64_t mtime, const std::string& etag);
 
   // The id of a node-wide record of this cache for (m, kind, key); the
   // kinds 'R' (listing record), 'L' (listing blob), 'S' (stat record) are

@@ -17,7 +17,7 @@
 namespace objcache::shm {
 
 inline constexpr std::uint64_t kMagic = 0x3148534548434f4full;  // "OCHESH1" little-endian
-inline constexpr std::uint32_t kLayoutVersion = 3;
+inline constexpr std::uint32_t kLayoutVersion = 4;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::uint32_t kMaxStatSlots = 128;  // processes counted at once
 inline constexpr std::uint32_t kMaxMountStats = 16;  // mounts with their own counters
@@ -34,6 +34,9 @@ enum class Counter : std::uint32_t {
   PrefetchedBytes,
   Evictions,
   Errors,
+  UploadedBytes,   // bytes of objects written to the bucket (parts and PUTs)
+  UploadRequests,  // requests of those uploads (create, parts, complete, abort)
+  UploadsFailed,   // uploads that failed (their staged files were kept)
   kCount,
 };
 inline constexpr std::uint32_t kNumCounters = static_cast<std::uint32_t>(Counter::kCount);
@@ -57,7 +60,7 @@ struct alignas(kCacheLine) StatSlot {
   // (relaxed: counters, no ordering with anything else).
   std::atomic<std::uint64_t> counters[1 + kMaxMountStats][kNumCounters];
 };
-static_assert(sizeof(StatSlot) == 1600);
+static_assert(sizeof(StatSlot) == 1984);
 
 inline constexpr std::uint32_t kNoRegion = 0xffffffffu;
 

@@ -7,6 +7,7 @@
 #include "objcache/vfs.h"
 
 #include <pthread.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <mutex>
@@ -17,6 +18,7 @@
 #include "prefetch/directory_prefetch.h"
 #include "prefetch/readahead.h"
 #include "store/store_set.h"
+#include "upload/writes.h"
 #include "util/log.h"
 
 namespace objcache {
@@ -49,6 +51,7 @@ struct Vfs::Impl final : ForkLocks {
   fetch::Fetcher fetcher;
   prefetch::Readahead readahead;
   prefetch::DirectoryPrefetch dirs;
+  upload::Writes writes;
 
   Impl(const Config& c, std::unique_ptr<PageCache> pc)
       : cfg(c),
@@ -59,7 +62,15 @@ struct Vfs::Impl final : ForkLocks {
         fetcher(*cache, [this](int m) { return stores.of(m); }, [this] { stores.shutdown_all(); },
                 cfg.store.prefetch_concurrency),
         readahead(fetcher),
-        dirs(cfg, *cache, meta, fetcher) {}
+        dirs(cfg, *cache, meta, fetcher),
+        writes(cfg, *cache, stores, meta, [this](const Node& n, std::uint64_t off, std::span<std::byte> out) {
+          return read_node(n, off, out);
+        }) {}
+
+  Result<std::size_t> read_node(const Node& file, std::uint64_t offset, std::span<std::byte> out);
+  bool valid(const Resolved& w) const {
+    return w.ours() && w.mount < static_cast<int>(cfg.mounts.size());
+  }
 
   fetch::FetchTarget target(const Node& file) const {
     const MountConfig& mc = cfg.mounts[static_cast<std::size_t>(file.mount)];
@@ -158,8 +169,12 @@ Result<std::shared_ptr<const Listing>> Vfs::list(const Node& dir) {
 }
 
 Result<std::size_t> Vfs::read(const Node& file, std::uint64_t offset, std::span<std::byte> out) {
+  return impl_->read_node(file, offset, out);
+}
+
+Result<std::size_t> Vfs::Impl::read_node(const Node& file, std::uint64_t offset, std::span<std::byte> out) {
   try {
-    Impl& v = *impl_;
+    Impl& v = *this;
     if (file.is_dir()) return make_error(Status::InvalidArgument, "is a directory: " + file.key);
     if (offset >= file.size || out.empty()) return std::size_t{0};
     const std::uint64_t ps = v.cache->page_size();
@@ -226,6 +241,113 @@ void Vfs::evict(const Node& file) {
     impl_->cache->unpin(t.id, p);  // a pinned page would keep its region forever
     impl_->cache->evict(t.id, p);
   }
+}
+
+// ---- writes ---------------------------------------------------------------------
+
+namespace {
+
+Error not_ours() { return make_error(Status::InvalidArgument, "not under a mount"); }
+
+template <typename F>
+auto guarded(const char* what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return make_error(Status::IoError, std::string(what) + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+bool Vfs::writable(int mount) const { return impl_->writes.writable(mount); }
+
+Result<std::unique_ptr<StagedFile>> Vfs::open_for_write(const Resolved& where, int flags,
+                                                        const std::string& local_path) {
+  if (!impl_->valid(where)) return not_ours();
+  return guarded("open for writing", [&] { return impl_->writes.open_for_write(where.mount, where.key, flags, local_path); });
+}
+
+Result<void> Vfs::unlink(const Resolved& where) {
+  if (!impl_->valid(where)) return not_ours();
+  return guarded("unlink", [&] { return impl_->writes.unlink(where.mount, where.key); });
+}
+
+Result<void> Vfs::mkdir(const Resolved& where) {
+  if (!impl_->valid(where)) return not_ours();
+  return guarded("mkdir", [&] { return impl_->writes.mkdir(where.mount, where.key); });
+}
+
+Result<void> Vfs::rmdir(const Resolved& where) {
+  if (!impl_->valid(where)) return not_ours();
+  return guarded("rmdir", [&] { return impl_->writes.rmdir(where.mount, where.key); });
+}
+
+Result<void> Vfs::rename(const Resolved& from, const Resolved& to, bool no_replace) {
+  if (!impl_->valid(from) || !impl_->valid(to)) {
+    return make_error(Status::CrossDevice, "rename between a mount and a local path");
+  }
+  return guarded("rename", [&] { return impl_->writes.rename(from.mount, from.key, to.mount, to.key, no_replace); });
+}
+
+Result<void> Vfs::truncate(const Resolved& where, std::uint64_t size) {
+  if (!impl_->valid(where)) return not_ours();
+  return guarded("truncate", [&] { return impl_->writes.truncate(where.mount, where.key, size); });
+}
+
+namespace {
+
+Vfs::StagedUpload to_public(const upload::StagedInfo& s) {
+  Vfs::StagedUpload u;
+  u.data_path = s.data_path;
+  u.meta_path = s.meta_path;
+  u.local_path = s.local_path;
+  u.bucket = s.bucket;
+  u.key = s.key;
+  u.state = s.state;
+  u.error = s.error;
+  u.created = s.created;
+  u.size = s.size;
+  u.writer = s.writer;
+  u.upload_id = s.upload_id;
+  u.writer_alive = s.writer > 0 && (::kill(s.writer, 0) == 0 || errno == EPERM) && s.state == "writing";
+  return u;
+}
+
+upload::StagedInfo to_internal(const Vfs::StagedUpload& u) {
+  upload::StagedInfo s;
+  s.data_path = u.data_path;
+  s.meta_path = u.meta_path;
+  s.local_path = u.local_path;
+  s.bucket = u.bucket;
+  s.key = u.key;
+  s.state = u.state;
+  s.error = u.error;
+  s.created = u.created;
+  s.size = u.size;
+  s.writer = u.writer;
+  s.upload_id = u.upload_id;
+  return s;
+}
+
+}  // namespace
+
+Result<std::vector<Vfs::StagedUpload>> Vfs::staged_uploads() {
+  return guarded("staged uploads", [&]() -> Result<std::vector<StagedUpload>> {
+    auto list = impl_->writes.staged();
+    if (!list) return list.error();
+    std::vector<StagedUpload> out;
+    for (const auto& s : *list) out.push_back(to_public(s));
+    return out;
+  });
+}
+
+Result<void> Vfs::retry_upload(const StagedUpload& u) {
+  return guarded("retry upload", [&] { return impl_->writes.retry(to_internal(u)); });
+}
+
+Result<void> Vfs::discard_upload(const StagedUpload& u) {
+  return guarded("discard upload", [&] { return impl_->writes.discard(to_internal(u)); });
 }
 
 std::uint64_t Vfs::pin(const Node& file, bool pinned) {

@@ -34,6 +34,9 @@ struct CacheConfig {
   std::uint64_t spill_size = 64ull << 30;       // bytes; default 64 GiB
   std::uint64_t page_size = 1ull << 20;         // bytes, power of two; default 1 MiB
   Eviction eviction = Eviction::Clock;
+  // Written bytes wait here until their object is in the bucket; ""
+  // = <spill_dir>/staging, else /var/tmp/objcache/staging. Never RAM only.
+  std::string staging_dir;
 };
 
 // Settings for talking to the store. [store] gives the defaults; a [[mount]]

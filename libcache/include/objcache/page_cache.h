@@ -83,6 +83,9 @@ struct CacheCounters {
   std::uint64_t prefetched_bytes = 0;
   std::uint64_t evictions = 0;
   std::uint64_t errors = 0;
+  std::uint64_t uploaded_bytes = 0;   // written to the bucket (writable mounts, Writer)
+  std::uint64_t upload_requests = 0;
+  std::uint64_t uploads_failed = 0;   // their bytes stay staged (cachectl uploads)
 };
 
 struct CacheStats {
@@ -146,6 +149,12 @@ class OBJCACHE_API PageCache {
 
   // Counts a fetch made outside read()'s filler (prefetch, uncached reads).
   void count_remote(std::uint64_t bytes, int mount);
+  // Counts an upload: its bytes and requests, and whether it failed.
+  void count_upload(std::uint64_t bytes, std::uint64_t requests, bool failed, int mount);
+  // Puts a page into the cache that this process has the bytes of (an
+  // object it just wrote): no request, nothing counted. False when it was
+  // not admitted (no room, or cached already).
+  bool admit(const PageRef& ref, std::span<const std::byte> data);
 
   CacheStats stats();
   // Checks the checksum of every cached page, RAM and spill; bad ones are dropped.

@@ -22,6 +22,7 @@
 #include "objcache/mount_table.h"
 #include "objcache/page_cache.h"
 #include "objcache/result.h"
+#include "objcache/staged_file.h"
 
 namespace objcache {
 
@@ -65,6 +66,41 @@ class OBJCACHE_API Vfs {
   // Pins (or unpins) the file's cached pages in RAM; returns the bytes
   // that were cached (and so pinned).
   std::uint64_t pin(const Node& file, bool pinned);
+
+  // ---- writes to writable mounts (a read-only mount answers ReadOnly) ------
+  // Opens the file at `where` for writing, with open(2)'s flags (O_CREAT,
+  // O_EXCL, O_TRUNC, O_APPEND, the access mode). An object opened without
+  // O_TRUNC is read-modify-write: its bytes are staged first. local_path:
+  // the path as the program named it (kept with the staged file).
+  Result<std::unique_ptr<StagedFile>> open_for_write(const Resolved& where, int flags,
+                                                     const std::string& local_path);
+  Result<void> unlink(const Resolved& where);
+  // A directory: a zero-byte "key/" marker in the bucket.
+  Result<void> mkdir(const Resolved& where);
+  Result<void> rmdir(const Resolved& where);
+  // no_replace: AlreadyExists if `to` exists (RENAME_NOREPLACE).
+  Result<void> rename(const Resolved& from, const Resolved& to, bool no_replace);
+  Result<void> truncate(const Resolved& where, std::uint64_t size);
+  bool writable(int mount) const;
+
+  // Staged files whose objects are not in the bucket yet (their writer
+  // failed or is gone): list, upload again, or drop.
+  struct StagedUpload {
+    std::string data_path;   // where the bytes are
+    std::string local_path;  // the path the program wrote
+    std::string bucket, key;
+    std::string state;       // "writing", "uploading", "failed"
+    std::string error;       // the last failure
+    std::int64_t created = 0;  // seconds since the epoch
+    std::uint64_t size = 0;
+    pid_t writer = 0;
+    bool writer_alive = false;  // still being written (not ours to upload)
+    std::string meta_path;
+    std::string upload_id;
+  };
+  Result<std::vector<StagedUpload>> staged_uploads();
+  Result<void> retry_upload(const StagedUpload& u);
+  Result<void> discard_upload(const StagedUpload& u);
 
   // The inode number and device of (mount, key), as stat reports them.
   static std::uint64_t ino_of(int mount, std::string_view key);
