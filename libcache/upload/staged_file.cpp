@@ -15,6 +15,7 @@
 
 #include "upload/staged_file_impl.h"
 #include "util/log.h"
+#include "util/process.h"
 
 namespace objcache {
 namespace {
@@ -148,6 +149,7 @@ std::string StagedFile::staged_path() const { return impl_->info.data_path; }
 std::uint64_t StagedFile::size() const { return impl_->file_size(); }
 
 void StagedFile::wrote(std::uint64_t offset, std::uint64_t len) {
+  if (!owned_here()) return;
   std::lock_guard<std::mutex> g(impl_->mu);
   impl_->dirty = true;
   impl_->upload->wrote(offset, len);
@@ -199,9 +201,17 @@ Result<void> StagedFile::rename(int mount, const std::string& key) {
   return {};
 }
 
-Result<void> StagedFile::sync() {
+void StagedFile::unlinked() {
   std::lock_guard<std::mutex> g(impl_->mu);
-  if (!impl_->dirty) return {};
+  impl_->unlinked = true;
+}
+
+bool StagedFile::owned_here() const { return impl_->info.writer == proc::self(); }
+
+Result<void> StagedFile::sync() {
+  if (!owned_here()) return {};
+  std::lock_guard<std::mutex> g(impl_->mu);
+  if (!impl_->dirty || impl_->unlinked) return {};
   auto r = impl_->upload_now("fsync");
   const std::uint64_t size = impl_->file_size();
   impl_->new_session(size);  // what follows is streamed after these bytes
@@ -210,9 +220,12 @@ Result<void> StagedFile::sync() {
 }
 
 Result<void> StagedFile::commit() {
+  if (!owned_here()) return {};
   std::lock_guard<std::mutex> g(impl_->mu);
   if (impl_->committed) return {};
-  if (impl_->dirty || impl_->write_error != 0) {
+  if (impl_->unlinked) {
+    impl_->upload->abort();
+  } else if (impl_->dirty || impl_->write_error != 0) {
     auto r = impl_->upload_now("close");
     if (!r) return r;
   } else {

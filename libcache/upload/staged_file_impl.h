@@ -42,6 +42,7 @@ struct StagedFile::Impl {
   std::string delete_after;    // an old key to delete once the object is up (a rename)
   int write_error = 0;         // a write through the fd failed with this
   bool committed = false;
+  bool unlinked = false;       // commit uploads nothing
 
   ~Impl();
   // A new streaming session for what is written next; `already`: bytes

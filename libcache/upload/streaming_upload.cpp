@@ -9,6 +9,7 @@
 
 #include "util/checksum.h"
 #include "util/log.h"
+#include "util/process.h"
 
 namespace objcache::upload {
 namespace {
@@ -52,9 +53,12 @@ std::uint64_t part_start(int n) {
 }
 
 StreamingUpload::StreamingUpload(ObjectStore& store, std::string key, int fd, Options opts)
-    : store_(store), fd_(fd), opts_(opts), key_(std::move(key)) {}
+    : store_(store), owner_(proc::self()), fd_(fd), opts_(opts), key_(std::move(key)) {}
 
 StreamingUpload::~StreamingUpload() {
+  // A forked child's copy: the parts in flight are the parent's (their
+  // replies never come here) and so is the upload.
+  if (owner_ != proc::self()) return;
   std::unique_lock<std::mutex> lk(mu_);
   streaming_ = false;  // no part replies start new parts now
   cv_.wait(lk, [&] { return in_flight_ == 0; });  // the callbacks use this object
@@ -235,6 +239,7 @@ void StreamingUpload::abort_multipart(std::unique_lock<std::mutex>& lk) {
 }
 
 void StreamingUpload::abort() {
+  if (owner_ != proc::self()) return;
   std::unique_lock<std::mutex> lk(mu_);
   streaming_ = false;
   cv_.wait(lk, [&] { return in_flight_ == 0; });

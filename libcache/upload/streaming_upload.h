@@ -13,6 +13,8 @@
 #pragma once
 
 #include <condition_variable>
+#include <sys/types.h>
+
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -84,6 +86,7 @@ class StreamingUpload {
   void abort_multipart(std::unique_lock<std::mutex>& lk);
 
   ObjectStore& store_;
+  const pid_t owner_;  // the process that uploads (a forked child's copy does nothing)
   const int fd_;
   const Options opts_;
 

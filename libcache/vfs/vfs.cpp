@@ -19,6 +19,7 @@
 #include "prefetch/readahead.h"
 #include "store/store_set.h"
 #include "upload/writes.h"
+#include "util/exit_hooks.h"
 #include "util/log.h"
 
 namespace objcache {
@@ -261,6 +262,8 @@ auto guarded(const char* what, F&& f) -> decltype(f()) {
 }  // namespace
 
 bool Vfs::writable(int mount) const { return impl_->writes.writable(mount); }
+
+void Vfs::at_exit(std::function<void()> fn) { exit_hooks::add(exit_hooks::Phase::Flush, std::move(fn)); }
 
 Result<std::unique_ptr<StagedFile>> Vfs::open_for_write(const Resolved& where, int flags,
                                                         const std::string& local_path) {

@@ -55,6 +55,14 @@ class OBJCACHE_API StagedFile {
   // object existed there before.
   Result<void> rename(int mount, const std::string& key);
 
+  // The name was removed (unlink) while the file is open: commit uploads
+  // nothing and drops the staged bytes.
+  void unlinked();
+  // Whether this process made it: a forked child holds a copy of its
+  // parent's StagedFile, and only the parent uploads (commit and sync do
+  // nothing in the child, whose writes the parent finds at its commit).
+  bool owned_here() const;
+
   // fsync: everything written so far is durable in the bucket when it
   // returns; writes after it go on, and the next sync or commit uploads the
   // new version.

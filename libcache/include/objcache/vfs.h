@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -82,6 +83,10 @@ class OBJCACHE_API Vfs {
   Result<void> rename(const Resolved& from, const Resolved& to, bool no_replace);
   Result<void> truncate(const Resolved& where, std::uint64_t size);
   bool writable(int mount) const;
+  // Runs fn when the process exits (std::exit or a return from main),
+  // before background fetching stops and the stores shut down: the shim
+  // uploads there the files a program left open.
+  static void at_exit(std::function<void()> fn);
 
   // Staged files whose objects are not in the bucket yet (their writer
   // failed or is gone): list, upload again, or drop.
