@@ -36,6 +36,13 @@ inline bool pass_at(int dirfd, const char* path) noexcept {
   return in_shim() || !dispatch::at_is_ours(dirfd, path);
 }
 inline bool pass_fd(int fd) noexcept { return in_shim() || !dispatch::fd_is_ours(fd); }
+// rename and link: ours when either end is (a mount to a local path is EXDEV).
+inline bool pass_paths(const char* a, const char* b) noexcept {
+  return in_shim() || (!dispatch::path_is_ours(a) && !dispatch::path_is_ours(b));
+}
+inline bool pass_ats(int da, const char* a, int db, const char* b) noexcept {
+  return in_shim() || (!dispatch::at_is_ours(da, a) && !dispatch::at_is_ours(db, b));
+}
 inline bool pass_fds(int a, int b) noexcept {
   return in_shim() || (!dispatch::fd_is_ours(a) && !dispatch::fd_is_ours(b));
 }

@@ -2,7 +2,8 @@
 // The library plugs in here: one Handler<S> specialisation per symbol the
 // shim serves for paths, fds and DIR streams that are ours (see
 // dispatch::Handler for the contract). Defined in serve_path.cpp,
-// serve_fd.cpp and serve_dir.cpp; every symbol of real.h is served.
+// serve_fd.cpp, serve_dir.cpp, serve_write.cpp and serve_change.cpp; every
+// symbol of real.h is served.
 #pragma once
 
 #include <dirent.h>
@@ -11,7 +12,9 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/time.h>
 #include <sys/uio.h>
+#include <utime.h>
 
 #include "dispatch.h"
 #include "varargs.h"
@@ -158,6 +161,57 @@ OBJCACHE_HANDLER(chdir, const char*)
 OBJCACHE_HANDLER(fchdir, int)
 OBJCACHE_HANDLER(getcwd, char*, size_t)
 OBJCACHE_HANDLER(__getcwd_chk, char*, size_t, size_t)
+// write: the fd calls (serve_write.cpp)
+OBJCACHE_HANDLER(write, int, const void*, size_t)
+OBJCACHE_HANDLER(pwrite, int, const void*, size_t, off_t)
+OBJCACHE_HANDLER(pwrite64, int, const void*, size_t, off64_t)
+OBJCACHE_HANDLER(writev, int, const struct iovec*, int)
+OBJCACHE_HANDLER(pwritev, int, const struct iovec*, int, off_t)
+OBJCACHE_HANDLER(pwritev64, int, const struct iovec*, int, off64_t)
+OBJCACHE_HANDLER(pwritev2, int, const struct iovec*, int, off_t, int)
+OBJCACHE_HANDLER(pwritev64v2, int, const struct iovec*, int, off64_t, int)
+OBJCACHE_HANDLER(ftruncate, int, off_t)
+OBJCACHE_HANDLER(ftruncate64, int, off64_t)
+OBJCACHE_HANDLER(fsync, int)
+OBJCACHE_HANDLER(fdatasync, int)
+OBJCACHE_HANDLER(fallocate, int, int, off_t, off_t)
+OBJCACHE_HANDLER(fallocate64, int, int, off64_t, off64_t)
+OBJCACHE_HANDLER(posix_fallocate, int, off_t, off_t)
+OBJCACHE_HANDLER(posix_fallocate64, int, off64_t, off64_t)
+// change: names and attributes (serve_change.cpp)
+OBJCACHE_HANDLER(truncate, const char*, off_t)
+OBJCACHE_HANDLER(truncate64, const char*, off64_t)
+OBJCACHE_HANDLER(unlink, const char*)
+OBJCACHE_HANDLER(unlinkat, int, const char*, int)
+OBJCACHE_HANDLER(mkdir, const char*, mode_t)
+OBJCACHE_HANDLER(mkdirat, int, const char*, mode_t)
+OBJCACHE_HANDLER(rmdir, const char*)
+OBJCACHE_HANDLER(rename, const char*, const char*)
+OBJCACHE_HANDLER(renameat, int, const char*, int, const char*)
+OBJCACHE_HANDLER(renameat2, int, const char*, int, const char*, unsigned int)
+OBJCACHE_HANDLER(link, const char*, const char*)
+OBJCACHE_HANDLER(linkat, int, const char*, int, const char*, int)
+OBJCACHE_HANDLER(symlink, const char*, const char*)
+OBJCACHE_HANDLER(symlinkat, const char*, int, const char*)
+OBJCACHE_HANDLER(utimensat, int, const char*, const struct timespec*, int)
+OBJCACHE_HANDLER(futimens, int, const struct timespec*)
+OBJCACHE_HANDLER(utimes, const char*, const struct timeval*)
+OBJCACHE_HANDLER(utime, const char*, const struct utimbuf*)
+OBJCACHE_HANDLER(lutimes, const char*, const struct timeval*)
+OBJCACHE_HANDLER(futimes, int, const struct timeval*)
+OBJCACHE_HANDLER(chmod, const char*, mode_t)
+OBJCACHE_HANDLER(fchmod, int, mode_t)
+OBJCACHE_HANDLER(fchmodat, int, const char*, mode_t, int)
+OBJCACHE_HANDLER(chown, const char*, uid_t, gid_t)
+OBJCACHE_HANDLER(lchown, const char*, uid_t, gid_t)
+OBJCACHE_HANDLER(fchown, int, uid_t, gid_t)
+OBJCACHE_HANDLER(fchownat, int, const char*, uid_t, gid_t, int)
+OBJCACHE_HANDLER(setxattr, const char*, const char*, const void*, size_t, int)
+OBJCACHE_HANDLER(lsetxattr, const char*, const char*, const void*, size_t, int)
+OBJCACHE_HANDLER(fsetxattr, int, const char*, const void*, size_t, int)
+OBJCACHE_HANDLER(removexattr, const char*, const char*)
+OBJCACHE_HANDLER(lremovexattr, const char*, const char*)
+OBJCACHE_HANDLER(fremovexattr, int, const char*)
 
 #undef OBJCACHE_HANDLER
 

@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "dispatch.h"
+#include "handover.h"
 #include "objcache/config.h"
 #include "vfile.h"
 
@@ -99,7 +100,7 @@ void load() noexcept {
     g_config = new Config(std::move(*cfg));
     g_table = new MountTable(g_config->mounts);
     refresh_real_cwd();
-    // A virtual cwd handed over by exec (env_with_cwd), if the kernel's cwd
+    // A virtual cwd handed over by exec (env_for_exec), if the kernel's cwd
     // is still the placeholder it was left in.
     if (const char* vc = std::getenv(kVcwdVar); vc != nullptr && vc[0] == '/') {
       std::string empty = empty_dir_path();
@@ -205,22 +206,25 @@ void set_virtual_cwd(std::string path) noexcept {
   }
 }
 
-char* const* env_with_cwd(char* const* envp) noexcept {
+char* const* env_for_exec(char* const* envp, const std::string& staged) noexcept {
   const std::string* vc = g_virtual_cwd.load(std::memory_order_acquire);
-  if (vc == nullptr) return envp;
+  if (vc == nullptr && staged.empty()) return envp;
   try {
-    const std::string prefix = std::string(kVcwdVar) + "=";
+    const std::string vcwd = std::string(kVcwdVar) + "=";
+    const std::string handed = std::string(handover::kVar) + "=";
     std::size_t n = 0;
     while (envp != nullptr && envp[n] != nullptr) ++n;
     // Leaked if exec fails: a few bytes, once per failed exec.
-    auto** out = static_cast<char**>(std::malloc((n + 2) * sizeof(char*)));
+    auto** out = static_cast<char**>(std::malloc((n + 3) * sizeof(char*)));
     if (out == nullptr) return envp;
     std::size_t k = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      if (std::strncmp(envp[i], prefix.c_str(), prefix.size()) != 0) out[k++] = envp[i];
+      if (std::strncmp(envp[i], vcwd.c_str(), vcwd.size()) == 0 && vc != nullptr) continue;
+      if (std::strncmp(envp[i], handed.c_str(), handed.size()) == 0) continue;
+      out[k++] = envp[i];
     }
-    std::string var = prefix + *vc;
-    out[k++] = ::strdup(var.c_str());
+    if (vc != nullptr) out[k++] = ::strdup((vcwd + *vc).c_str());
+    if (!staged.empty()) out[k++] = ::strdup((handed + staged).c_str());
     out[k] = nullptr;
     return out;
   } catch (...) {
@@ -243,4 +247,9 @@ int empty_dir_fd() noexcept { return template_fd(true); }
 __attribute__((constructor)) static void objcache_load_config() {
   objcache::preload::real::init();
   objcache::preload::lib::load();
+  // Files the previous image of this process was writing (a shell's
+  // `cmd > file`): only under a configuration with mounts.
+  if (objcache::preload::dispatch::g_mounts_active.load(std::memory_order_acquire)) {
+    objcache::preload::handover::resume();
+  }
 }

@@ -44,10 +44,12 @@ bool has_virtual_cwd() noexcept;
 void set_virtual_cwd(std::string path) noexcept;  // "" clears it
 
 // For exec: envp with OBJCACHE_VCWD=<virtual cwd> set (a new array, or envp
-// itself when there is no virtual cwd), so the new program image starts in
+// itself when there is nothing to add), so the new program image starts in
 // the same directory; load() picks it up when the kernel's cwd is still the
-// empty placeholder directory.
-char* const* env_with_cwd(char* const* envp) noexcept;
+// empty placeholder directory. `staged`: the files being written that the
+// new image takes over (handover.h), set as OBJCACHE_STAGED (and any old
+// value dropped) when not empty.
+char* const* env_for_exec(char* const* envp, const std::string& staged) noexcept;
 
 // A real fd to stand in for a virtual one (O_PATH, so a raw read, mmap or
 // getdents on it fails with EBADF rather than returning wrong bytes): on

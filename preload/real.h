@@ -31,8 +31,10 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/time.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include <atomic>
 
@@ -129,7 +131,24 @@ enum class Fail {
   X(canonicalize_file_name, kNull) X(getxattr, kMinusOne) X(lgetxattr, kMinusOne)             \
   X(fgetxattr, kMinusOne) X(listxattr, kMinusOne) X(llistxattr, kMinusOne)                    \
   X(flistxattr, kMinusOne) X(chdir, kMinusOne) X(fchdir, kMinusOne) X(getcwd, kNull)          \
-  X(__getcwd_chk, kNull)
+  X(__getcwd_chk, kNull)                                                                      \
+  /* write */                                                                                 \
+  X(write, kMinusOne) X(pwrite, kMinusOne) X(pwrite64, kMinusOne) X(writev, kMinusOne)        \
+  X(pwritev, kMinusOne) X(pwritev64, kMinusOne) X(pwritev2, kMinusOne)                        \
+  X(pwritev64v2, kMinusOne) X(ftruncate, kMinusOne) X(ftruncate64, kMinusOne)                 \
+  X(fsync, kMinusOne) X(fdatasync, kMinusOne) X(fallocate, kMinusOne)                         \
+  X(fallocate64, kMinusOne) X(posix_fallocate, kErrorNumber)                                  \
+  X(posix_fallocate64, kErrorNumber)                                                          \
+  /* change: names, attributes */                                                             \
+  X(truncate, kMinusOne) X(truncate64, kMinusOne) X(unlink, kMinusOne) X(unlinkat, kMinusOne) \
+  X(mkdir, kMinusOne) X(mkdirat, kMinusOne) X(rmdir, kMinusOne) X(rename, kMinusOne)          \
+  X(renameat, kMinusOne) X(renameat2, kMinusOne) X(link, kMinusOne) X(linkat, kMinusOne)      \
+  X(symlink, kMinusOne) X(symlinkat, kMinusOne) X(utimensat, kMinusOne)                       \
+  X(futimens, kMinusOne) X(utimes, kMinusOne) X(utime, kMinusOne) X(lutimes, kMinusOne)       \
+  X(futimes, kMinusOne) X(chmod, kMinusOne) X(fchmod, kMinusOne) X(fchmodat, kMinusOne)       \
+  X(chown, kMinusOne) X(lchown, kMinusOne) X(fchown, kMinusOne) X(fchownat, kMinusOne)        \
+  X(setxattr, kMinusOne) X(lsetxattr, kMinusOne) X(fsetxattr, kMinusOne)                      \
+  X(removexattr, kMinusOne) X(lremovexattr, kMinusOne) X(fremovexattr, kMinusOne)
 
 enum class Sym : unsigned {
 #define OBJCACHE_PRELOAD_ENUM(name, fail) name,

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // Serving virtual fds: reads and seeks from the cache at the shared offset;
-// dup, fcntl and close keeping the fd table true; and materialisation (the
-// fd becomes a sealed memfd with the object's bytes) before any path that
-// reads in the kernel or in libc internals: mmap, sendfile,
-// copy_file_range, splice, fdopen/fopen, exec and posix_spawn.
+// dup, fcntl and close keeping the fd table true (the last close of a
+// staged file commits it); and materialisation (the fd becomes a sealed
+// memfd with the object's bytes) before any path that reads in the kernel
+// or in libc internals: mmap, sendfile, copy_file_range, splice,
+// fdopen/fopen (serve_stdio.cpp), exec and posix_spawn. Writes the kernel
+// makes into a staged file (a shared writable mapping, an in-kernel copy
+// into it, a clone) are reported to it.
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
@@ -12,8 +16,11 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdint>
 #include <cstring>
+#include <vector>
 
+#include "handover.h"
 #include "serve_common.h"
 
 namespace objcache::preload::serve {
@@ -40,6 +47,7 @@ Outcome<ssize_t> do_read(int fd, void* buf, size_t n) noexcept {
   FileRef f = FileRef::acquire(fd);
   if (!f) return fail<ssize_t>(EBADF);
   if (f->materialized.load(std::memory_order_acquire)) {
+    auto lock = offset_lock(*f.get());
     ssize_t r = ::read(fd, buf, n);
     return r < 0 ? fail<ssize_t>(errno) : ok(r);
   }
@@ -72,6 +80,7 @@ Outcome<ssize_t> do_readv(int fd, const struct iovec* iov, int iovcnt, off64_t o
   FileRef f = FileRef::acquire(fd);
   if (!f) return fail<ssize_t>(EBADF);
   if (f->materialized.load(std::memory_order_acquire)) {
+    auto lock = offset_lock(*f.get());
     ssize_t r = offset < 0 ? ::readv(fd, iov, iovcnt) : ::preadv64(fd, iov, iovcnt, offset);
     return r < 0 ? fail<ssize_t>(errno) : ok(r);
   }
@@ -101,6 +110,7 @@ Outcome<off64_t> do_lseek(int fd, off64_t offset, int whence) noexcept {
   FileRef f = FileRef::acquire(fd);
   if (!f) return fail<off64_t>(EBADF);
   if (f->materialized.load(std::memory_order_acquire)) {
+    auto lock = offset_lock(*f.get());
     off64_t r = ::lseek64(fd, offset, whence);
     return r < 0 ? fail<off64_t>(errno) : ok(r);
   }
@@ -136,7 +146,8 @@ Outcome<off64_t> do_lseek(int fd, off64_t offset, int whence) noexcept {
   return ok(base + offset);
 }
 
-// Materialises fd if it is a virtual file; 0 or an errno.
+}  // namespace
+
 int make_real(int fd) noexcept {
   FileRef f = FileRef::acquire(fd);
   if (!f) return 0;
@@ -144,6 +155,8 @@ int make_real(int fd) noexcept {
   if (opened_as_path(*f.get())) return EBADF;
   return vfile::materialize(f.get());
 }
+
+namespace {
 
 // After the real call made newfd a copy of fd: newfd joins fd's OpenFile.
 void note_dup(int fd, int newfd) noexcept {
@@ -164,8 +177,18 @@ Outcome<int> do_dup2(int fd, int fd2, int flags, bool is_dup3) noexcept {
   }
   int r = is_dup3 ? ::dup3(fd, fd2, flags) : ::dup2(fd, fd2);
   if (r < 0) return fail<int>(errno);
-  if (!vfile::in_vfork_child()) (void)vfile::detach(fd2);  // fd2's old file is closed
+  vfile::Detached old;
+  if (!vfile::in_vfork_child()) old = vfile::detach(fd2);  // fd2's old file is closed
   note_dup(fd, fd2);
+  // fd2 may be a stream's (a shell's `echo > file` puts the file on fd 1,
+  // where stdout writes from inside libc): what it streams is checked.
+  if (!vfile::in_vfork_child()) {
+    if (FileRef f = FileRef::acquire(fd2); f && f->staged) {
+      staged::unseen(*f->staged, StagedFile::Unseen::Buffered);
+    }
+  }
+  // As close(fd2) would: the commit's error, though the dup is done.
+  if (int e = commit_closed(old); e != 0) return fail<int>(e);
   return ok(r);
 }
 
@@ -178,6 +201,13 @@ Outcome<int> do_fcntl(int fd, int cmd, const FcntlArg& arg) noexcept {
   }
   FileRef f = FileRef::acquire(fd);
   if (!f) return fail<int>(EBADF);
+  if (f->staged) {
+    // A real file: the kernel answers (and locks: sqlite's, within the node).
+    int r = call_fcntl(::fcntl, fd, cmd, arg);
+    if (r < 0) return fail<int>(errno);
+    if (cmd == F_SETFL) f->status_flags = (f->status_flags & ~O_APPEND) | (arg.integer & O_APPEND);
+    return ok(r);
+  }
   if (cmd == F_GETFL) return ok(f->status_flags);
   if (cmd == F_SETFL) {
     const int settable = O_NONBLOCK | O_DIRECT | O_NOATIME | O_APPEND | O_ASYNC;
@@ -212,12 +242,22 @@ Outcome<int> do_fcntl(int fd, int cmd, const FcntlArg& arg) noexcept {
   return r < 0 ? fail<int>(errno) : ok(r);
 }
 
-Outcome<int> do_close(int fd) noexcept {
-  if (!vfile::in_vfork_child()) (void)vfile::detach(fd);
-  return ::close(fd) == 0 ? ok(0) : fail<int>(errno);
+}  // namespace
+
+Outcome<int> close_fd(int fd) noexcept {
+  vfile::Detached d;
+  if (!vfile::in_vfork_child()) d = vfile::detach(fd);
+  const int r = ::close(fd);
+  const int e = errno;
+  if (int ce = commit_closed(d); ce != 0) return fail<int>(ce);
+  return r == 0 ? ok(0) : fail<int>(e);
 }
 
-void detach_range(unsigned first, unsigned last) noexcept {
+namespace {
+
+// Unregisters the fds in [first, last]; the staged files whose last fd
+// they were go to `last_ones` (committed once the kernel fds are closed).
+void detach_range(unsigned first, unsigned last, std::vector<vfile::Detached>* last_ones) noexcept {
   if (vfile::in_vfork_child()) return;
   int fds[256];
   for (;;) {
@@ -226,21 +266,51 @@ void detach_range(unsigned first, unsigned last) noexcept {
       fds[n++] = fd;
       return n < 256;
     });
-    for (int i = 0; i < n; ++i) (void)vfile::detach(fds[i]);
+    for (int i = 0; i < n; ++i) {
+      vfile::Detached d = vfile::detach(fds[i]);
+      if (d.last) {
+        try {
+          last_ones->push_back(std::move(d));
+        } catch (...) {
+          (void)commit_closed(d);  // out of memory: commit before the close, rather than never
+        }
+      }
+    }
     if (n < 256) return;
   }
+}
+
+// 0, or the first commit's errno.
+int commit_all(const std::vector<vfile::Detached>& last_ones) noexcept {
+  int err = 0;
+  for (const auto& d : last_ones) {
+    const int e = commit_closed(d);
+    if (err == 0) err = e;
+  }
+  return err;
 }
 
 // exec: `call` must use the real functions (real::fn), never our entry
 // points. The re-entry guard is lowered around it: in a vfork child this
 // thread's TLS is the parent's, and an exec that succeeds never comes back
 // to lower it, which would leave the parent "inside the shim" for good.
+//
+// The staged files this process owns: those with an fd that survives are
+// handed to the new image (handover.h), the others committed, since a
+// CLOEXEC fd dies here. A vfork child owns none (they are its parent's): it
+// only tells the parent that another process may now write through them.
 template <typename Fn>
 Outcome<int> exec_after_materialize(Fn&& call) noexcept {
+  std::string staged;
+  if (vfile::in_vfork_child()) {
+    staged::note_spawn();
+  } else {
+    staged = handover::prepare_exec();
+  }
   vfile::materialize_for_exec(/*spawn=*/false);
   const unsigned depth = t_shim_depth;
   t_shim_depth = 0;
-  int r = call();
+  int r = call(staged);
   int e = errno;
   t_shim_depth = depth;
   return r < 0 ? fail<int>(e) : ok(r);
@@ -249,83 +319,76 @@ Outcome<int> exec_after_materialize(Fn&& call) noexcept {
 template <typename Fn>
 Outcome<int> spawn_after_materialize(Fn&& call) noexcept {
   vfile::materialize_for_exec(/*spawn=*/true);
-  return ok(call());  // posix_spawn returns its error number
+  const int r = call();  // posix_spawn returns its error number
+  staged::note_spawn();
+  return ok(r);
 }
 
-bool stdio_mode_writes(const char* mode) noexcept {
-  return mode == nullptr || std::strpbrk(mode, "wa+") != nullptr;
-}
-
-Outcome<FILE*> do_fopen(const char* path, const char* mode) noexcept {
-  if (stdio_mode_writes(mode)) {
-    Lookup l = lookup_path(path);
-    if (l.error != 0 && l.error != ENOENT) return fail<FILE*>(l.error);
-    return fail<FILE*>(l.error == 0 && l.node.is_dir() ? EISDIR : EROFS);
-  }
-  int flags = O_RDONLY | (std::strchr(mode, 'e') != nullptr ? O_CLOEXEC : 0);
-  Lookup l = lookup_path(path);
-  if (l.error != 0) return fail<FILE*>(l.error);
-  int fd = vfile::open_node(std::move(l.node), flags);
-  if (fd < 0) return fail<FILE*>(-fd);
-  if (int e = make_real(fd); e != 0) {
-    (void)do_close(fd);
-    return fail<FILE*>(e);
-  }
-  FILE* s = ::fdopen(fd, mode);
-  if (s == nullptr) {
-    int e = errno;
-    (void)do_close(fd);
-    return fail<FILE*>(e);
-  }
-  return ok(s);
-}
-
-Outcome<FILE*> do_fdopen(int fd, const char* mode) noexcept {
-  if (int e = make_real(fd); e != 0) return fail<FILE*>(e);
-  FILE* s = ::fdopen(fd, mode);
-  return s != nullptr ? ok(s) : fail<FILE*>(errno);
-}
-
-Outcome<int> do_fclose(FILE* stream) noexcept {
-  int fd = ::fileno(stream);
-  if (fd >= 0 && !vfile::in_vfork_child()) (void)vfile::detach(fd);
-  int r = ::fclose(stream);
-  return r == 0 ? ok(0) : fail<int>(errno);
-}
-
-Outcome<FILE*> do_freopen(const char* path, const char* mode, FILE* stream) noexcept {
-  // The old stream is closed whatever happens next (as freopen does).
-  if (stream != nullptr) {
-    int fd = ::fileno(stream);
-    if (fd >= 0 && dispatch::fd_is_ours(fd)) {
-      if (path == nullptr) return fail<FILE*>(EBADF);  // reopening a virtual fd's mode
-      (void)do_fclose(stream);
-      stream = nullptr;
-    }
-  }
-  if (path != nullptr && dispatch::path_is_ours(path)) {
-    if (stream != nullptr) (void)::fclose(stream);
-    return do_fopen(path, mode);
-  }
-  if (stream == nullptr) {
-    FILE* s = ::fopen(path, mode);
-    return s != nullptr ? ok(s) : fail<FILE*>(errno);
-  }
-  FILE* s = ::freopen(path, mode, stream);
-  return s != nullptr ? ok(s) : fail<FILE*>(errno);
-}
-
+// A shared writable mapping of a staged file writes where nobody reports.
 template <typename Off>
 Outcome<void*> do_mmap(void* addr, size_t len, int prot, int flags, int fd, Off off) noexcept {
   if (int e = make_real(fd); e != 0) return {MAP_FAILED, e};
   void* p = ::mmap64(addr, len, prot, flags, fd, off);
-  return p == MAP_FAILED ? Outcome<void*>{MAP_FAILED, errno} : ok(p);
+  if (p == MAP_FAILED) return Outcome<void*>{MAP_FAILED, errno};
+  if ((prot & PROT_WRITE) != 0 && (flags & MAP_TYPE) == MAP_SHARED) {
+    if (FileRef f = FileRef::acquire(fd); f && f->staged) staged::unseen(*f->staged, StagedFile::Unseen::Anywhere);
+  }
+  return ok(p);
 }
 
 // In-kernel copies: every virtual fd involved becomes real first.
 int make_both_real(int a, int b) noexcept {
   if (int e = make_real(a); e != 0) return e;
   return make_real(b);
+}
+
+// An in-kernel copy into `out`: when it is a staged file, the range written
+// is reported (at *out_off as it was, else at the file offset it moved).
+template <typename Call>
+Outcome<ssize_t> copy_into(int out, const off64_t* out_off, Call&& call) noexcept {
+  FileRef f = FileRef::acquire(out);
+  if (!f || !f->staged) {
+    const ssize_t r = call();
+    return r < 0 ? fail<ssize_t>(errno) : ok(r);
+  }
+  if (out_off != nullptr) {
+    const off64_t start = *out_off;
+    const ssize_t r = call();
+    if (r < 0) return fail<ssize_t>(errno);
+    if (r > 0) staged::wrote(*f->staged, static_cast<std::uint64_t>(start), static_cast<std::uint64_t>(r));
+    return ok(r);
+  }
+  std::lock_guard<std::mutex> g(f->mu);
+  const ssize_t r = call();
+  if (r < 0) return fail<ssize_t>(errno);
+  if (r > 0) {
+    const off64_t end = ::lseek64(out, 0, SEEK_CUR);
+    if (end >= r) {
+      staged::wrote(*f->staged, static_cast<std::uint64_t>(end - r), static_cast<std::uint64_t>(r));
+    } else {
+      staged::unseen(*f->staged, StagedFile::Unseen::Anywhere);
+    }
+  }
+  return ok(r);
+}
+
+// ioctl on a staged file: the kernel's; a clone into it writes unseen. A
+// clone from one of our placeholders (no bytes in the kernel) is EXDEV, as
+// between two file systems.
+Outcome<int> staged_ioctl(int fd, OpenFile& f, unsigned long req, void* arg) noexcept {
+  const bool clone = req == FICLONE || req == FICLONERANGE;
+  if (clone) {
+    const int src = req == FICLONE ? static_cast<int>(reinterpret_cast<std::intptr_t>(arg))
+                    : arg != nullptr ? static_cast<int>(static_cast<struct file_clone_range*>(arg)->src_fd)
+                                     : -1;
+    if (FileRef s = FileRef::acquire(src); s && !s->materialized.load(std::memory_order_acquire)) {
+      return fail<int>(EXDEV);
+    }
+  }
+  const int r = ::ioctl(fd, req, arg);
+  if (r < 0) return fail<int>(errno);
+  if (clone) staged::unseen(*f.staged, StagedFile::Unseen::Anywhere);
+  return ok(r);
 }
 
 }  // namespace
@@ -385,14 +448,22 @@ OBJCACHE_SERVE(readahead, int fd, off64_t, size_t) {
 }
 
 // ---- fd table -----------------------------------------------------------------
-OBJCACHE_SERVE(close, int fd) { return do_close(fd); }
+OBJCACHE_SERVE(close, int fd) { return close_fd(fd); }
 OBJCACHE_SERVE(close_range, unsigned int first, unsigned int last, int flags) {
-  if ((flags & CLOSE_RANGE_CLOEXEC) == 0) detach_range(first, last);
-  return ::close_range(first, last, flags) == 0 ? ok(0) : fail<int>(errno);
+  std::vector<vfile::Detached> last_ones;
+  if ((flags & CLOSE_RANGE_CLOEXEC) == 0) detach_range(first, last, &last_ones);
+  const int r = ::close_range(first, last, flags);
+  const int e = errno;
+  if (int ce = commit_all(last_ones); ce != 0) return fail<int>(ce);
+  return r == 0 ? ok(0) : fail<int>(e);
 }
+// closefrom returns nothing: a failed commit is only logged (and its bytes
+// kept in the staging directory).
 OBJCACHE_SERVE(closefrom, int lowfd) {
-  detach_range(lowfd < 0 ? 0u : static_cast<unsigned>(lowfd), ~0u);
+  std::vector<vfile::Detached> last_ones;
+  detach_range(lowfd < 0 ? 0u : static_cast<unsigned>(lowfd), ~0u, &last_ones);
   ::closefrom(lowfd);
+  (void)commit_all(last_ones);
   return {0};
 }
 OBJCACHE_SERVE(dup, int fd) {
@@ -412,43 +483,51 @@ OBJCACHE_SERVE(isatty, int fd) {
 }
 
 // ---- fork, exec, spawn ----------------------------------------------------------
+// The parent's staged files: the child may write through the fds it
+// inherited (its own copies of them upload nothing).
 OBJCACHE_SERVE(fork) {
   pid_t p = ::fork();
   if (p < 0) return fail<pid_t>(errno);
-  if (p == 0) vfile::note_fork_child();
+  if (p == 0) {
+    vfile::note_fork_child();
+  } else {
+    staged::note_spawn();
+  }
   return ok(p);
 }
 OBJCACHE_SERVE(execve, const char* p, char* const* a, char* const* e) {
-  return exec_after_materialize([&] { return real::fn<Sym::execve>()(p, a, lib::env_with_cwd(e)); });
+  return exec_after_materialize([&](const std::string& h) {
+    return real::fn<Sym::execve>()(p, a, lib::env_for_exec(e, h));
+  });
 }
 OBJCACHE_SERVE(execv, const char* p, char* const* a) {
-  return exec_after_materialize([&] { return real::fn<Sym::execve>()(p, a, lib::env_with_cwd(environ)); });
+  return exec_after_materialize([&](const std::string& h) {
+    return real::fn<Sym::execve>()(p, a, lib::env_for_exec(environ, h));
+  });
 }
 OBJCACHE_SERVE(execvp, const char* p, char* const* a) {
-  return exec_after_materialize([&] { return real::fn<Sym::execvpe>()(p, a, lib::env_with_cwd(environ)); });
+  return exec_after_materialize([&](const std::string& h) {
+    return real::fn<Sym::execvpe>()(p, a, lib::env_for_exec(environ, h));
+  });
 }
 OBJCACHE_SERVE(execvpe, const char* p, char* const* a, char* const* e) {
-  return exec_after_materialize([&] { return real::fn<Sym::execvpe>()(p, a, lib::env_with_cwd(e)); });
+  return exec_after_materialize([&](const std::string& h) {
+    return real::fn<Sym::execvpe>()(p, a, lib::env_for_exec(e, h));
+  });
 }
 OBJCACHE_SERVE(fexecve, int fd, char* const* a, char* const* e) {
-  return exec_after_materialize([&] { return real::fn<Sym::fexecve>()(fd, a, lib::env_with_cwd(e)); });
+  return exec_after_materialize([&](const std::string& h) {
+    return real::fn<Sym::fexecve>()(fd, a, lib::env_for_exec(e, h));
+  });
 }
 OBJCACHE_SERVE(posix_spawn, pid_t* pid, const char* p, const posix_spawn_file_actions_t* fa,
                const posix_spawnattr_t* at, char* const* a, char* const* e) {
-  return spawn_after_materialize([&] { return ::posix_spawn(pid, p, fa, at, a, lib::env_with_cwd(e)); });
+  return spawn_after_materialize([&] { return ::posix_spawn(pid, p, fa, at, a, lib::env_for_exec(e, {})); });
 }
 OBJCACHE_SERVE(posix_spawnp, pid_t* pid, const char* p, const posix_spawn_file_actions_t* fa,
                const posix_spawnattr_t* at, char* const* a, char* const* e) {
-  return spawn_after_materialize([&] { return ::posix_spawnp(pid, p, fa, at, a, lib::env_with_cwd(e)); });
+  return spawn_after_materialize([&] { return ::posix_spawnp(pid, p, fa, at, a, lib::env_for_exec(e, {})); });
 }
-
-// ---- stdio ----------------------------------------------------------------------
-OBJCACHE_SERVE(fopen, const char* p, const char* m) { return do_fopen(p, m); }
-OBJCACHE_SERVE(fopen64, const char* p, const char* m) { return do_fopen(p, m); }
-OBJCACHE_SERVE(freopen, const char* p, const char* m, FILE* s) { return do_freopen(p, m, s); }
-OBJCACHE_SERVE(freopen64, const char* p, const char* m, FILE* s) { return do_freopen(p, m, s); }
-OBJCACHE_SERVE(fdopen, int fd, const char* m) { return do_fdopen(fd, m); }
-OBJCACHE_SERVE(fclose, FILE* s) { return do_fclose(s); }
 
 // ---- mappings and in-kernel copies ------------------------------------------------
 OBJCACHE_SERVE(mmap, void* a, size_t l, int p, int f, int fd, off_t o) { return do_mmap(a, l, p, f, fd, o); }
@@ -458,30 +537,28 @@ OBJCACHE_SERVE(mmap64, void* a, size_t l, int p, int f, int fd, off64_t o) {
 OBJCACHE_SERVE(munmap, void* a, size_t l) {
   return ::munmap(a, l) == 0 ? ok(0) : fail<int>(errno);
 }
+// sendfile's offset is the input's: the output is written at its offset.
 OBJCACHE_SERVE(sendfile, int out, int in, off_t* off, size_t n) {
   if (int e = make_both_real(out, in); e != 0) return fail<ssize_t>(e);
-  ssize_t r = ::sendfile(out, in, off, n);
-  return r < 0 ? fail<ssize_t>(errno) : ok(r);
+  return copy_into(out, nullptr, [&] { return ::sendfile(out, in, off, n); });
 }
 OBJCACHE_SERVE(sendfile64, int out, int in, off64_t* off, size_t n) {
   if (int e = make_both_real(out, in); e != 0) return fail<ssize_t>(e);
-  ssize_t r = ::sendfile64(out, in, off, n);
-  return r < 0 ? fail<ssize_t>(errno) : ok(r);
+  return copy_into(out, nullptr, [&] { return ::sendfile64(out, in, off, n); });
 }
 OBJCACHE_SERVE(copy_file_range, int in, off64_t* in_off, int out, off64_t* out_off, size_t n,
                unsigned int flags) {
   if (int e = make_both_real(in, out); e != 0) return fail<ssize_t>(e);
-  ssize_t r = ::copy_file_range(in, in_off, out, out_off, n, flags);
-  return r < 0 ? fail<ssize_t>(errno) : ok(r);
+  return copy_into(out, out_off, [&] { return ::copy_file_range(in, in_off, out, out_off, n, flags); });
 }
 OBJCACHE_SERVE(splice, int in, off64_t* in_off, int out, off64_t* out_off, size_t n, unsigned int flags) {
   if (int e = make_both_real(in, out); e != 0) return fail<ssize_t>(e);
-  ssize_t r = ::splice(in, in_off, out, out_off, n, flags);
-  return r < 0 ? fail<ssize_t>(errno) : ok(r);
+  return copy_into(out, out_off, [&] { return ::splice(in, in_off, out, out_off, n, flags); });
 }
 OBJCACHE_SERVE(ioctl, int fd, unsigned long req, void* arg) {
   FileRef f = FileRef::acquire(fd);
   if (!f) return fail<int>(EBADF);
+  if (f->staged) return staged_ioctl(fd, *f.get(), req, arg);
   if (f->materialized.load(std::memory_order_acquire)) {
     int r = ::ioctl(fd, req, arg);
     return r < 0 ? fail<int>(errno) : ok(r);

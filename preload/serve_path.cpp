@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Serving path calls under a mount: open, the stat family, statfs, access,
-// readlink, realpath, xattrs and the current directory. Mounts are
-// read-only here: anything that would write answers EROFS.
+// readlink, realpath, xattrs and the current directory. An open that would
+// write goes to serve_write.cpp on a writable mount and answers EROFS on a
+// read-only one; a path this process is writing is answered from its
+// staged file.
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/statfs.h>
@@ -26,8 +28,6 @@ int errno_of(Status s) noexcept {
   return e != 0 ? e : EIO;
 }
 
-namespace {
-
 // The kernel's checks on a path as written, before any lookup: a component
 // longer than NAME_MAX is ENAMETOOLONG.
 bool name_too_long(const char* path) noexcept {
@@ -47,6 +47,8 @@ bool names_directory(const char* path) noexcept {
   if (path[n - 1] == '/') return true;
   return (n == 1 && path[0] == '.') || (n >= 2 && path[n - 1] == '.' && path[n - 2] == '/');
 }
+
+namespace {
 
 std::string parent_key(const std::string& key) {
   std::string k = key;
@@ -90,6 +92,18 @@ Lookup lookup(const lib::Target& t, const char* raw_path) noexcept {
     out.error = ENOENT;
     return out;
   }
+  if (staged::any()) {
+    if (auto s = staged::find(t.where.mount, t.where.key); s != nullptr) {
+      if (raw_path != nullptr && names_directory(raw_path)) {
+        out.error = ENOTDIR;
+      } else if (!staged_node(*s, -1, &out.node)) {
+        out.error = EIO;
+      } else {
+        out.staged = std::move(s);
+      }
+      return out;
+    }
+  }
   int err = 0;
   Vfs* v = lib::vfs(&err);
   if (v == nullptr) {
@@ -110,28 +124,38 @@ Lookup lookup(const lib::Target& t, const char* raw_path) noexcept {
 }
 
 Lookup lookup_path(const char* path) noexcept {
-  if (path == nullptr) return Lookup{EFAULT, {}};
-  if (path[0] == '\0') return Lookup{ENOENT, {}};
+  if (path == nullptr) return Lookup{EFAULT, {}, {}};
+  if (path[0] == '\0') return Lookup{ENOENT, {}, {}};
   return lookup(lib::resolve(path), path);
 }
 
 Lookup lookup_fd(int fd) noexcept {
   FileRef f = FileRef::acquire(fd);
-  if (!f) return Lookup{EBADF, {}};
+  if (!f) return Lookup{EBADF, {}, {}};
   try {
-    return Lookup{0, f->node};
+    if (f->staged) {
+      Lookup l{0, {}, f->staged};
+      if (!staged_node(*f->staged, fd, &l.node)) l.error = EIO;
+      return l;
+    }
+    return Lookup{0, f->node, {}};
   } catch (...) {
-    return Lookup{ENOMEM, {}};
+    return Lookup{ENOMEM, {}, {}};
   }
 }
 
 Lookup lookup_at(int dirfd, const char* path, int flags) noexcept {
-  if (path == nullptr) return Lookup{EFAULT, {}};
+  if (path == nullptr) return Lookup{EFAULT, {}, {}};
   if (path[0] == '\0') {
-    if ((flags & AT_EMPTY_PATH) == 0) return Lookup{ENOENT, {}};
+    if ((flags & AT_EMPTY_PATH) == 0) return Lookup{ENOENT, {}, {}};
     return lookup_fd(dirfd);
   }
   return lookup(lib::resolve_at(dirfd, path), path);
+}
+
+bool writable(int m) noexcept {
+  const auto& all = lib::mounts().mounts();
+  return m >= 0 && static_cast<std::size_t>(m) < all.size() && all[static_cast<std::size_t>(m)].writable;
 }
 
 void fill_stat(const Node& n, struct stat64* st) noexcept {
@@ -139,7 +163,9 @@ void fill_stat(const Node& n, struct stat64* st) noexcept {
   st->st_dev = n.dev;
   st->st_ino = n.ino;
   st->st_nlink = n.is_dir() ? 2 : 1;
-  st->st_mode = n.is_dir() ? (S_IFDIR | 0555) : (S_IFREG | 0444);
+  // The owner may write under a writable mount (cp -a, tar and rm look).
+  const mode_t w = writable(n.mount) ? 0200 : 0;
+  st->st_mode = n.is_dir() ? (S_IFDIR | 0555 | w) : (S_IFREG | 0444 | w);
   st->st_uid = ::getuid();
   st->st_gid = ::getgid();
   st->st_size = static_cast<off64_t>(n.size);
@@ -167,13 +193,10 @@ bool wants_write(int flags) noexcept {
          (flags & O_TMPFILE) == O_TMPFILE;
 }
 
-Outcome<int> open_at(int dirfd, const char* path, int flags) noexcept {
-  Lookup l = lookup_at(dirfd, path, 0);
-  if (l.error == ENOENT && (flags & O_CREAT) != 0) return fail<int>(EROFS);
-  if (l.error != 0) return fail<int>(l.error);
-  if ((flags & O_CREAT) != 0 && (flags & O_EXCL) != 0) return fail<int>(EEXIST);
-  if (wants_write(flags)) return fail<int>(l.node.is_dir() ? EISDIR : EROFS);
+// Opens what a lookup found, for reading.
+Outcome<int> open_found(Lookup&& l, int flags) noexcept {
   if ((flags & O_DIRECTORY) != 0 && !l.node.is_dir()) return fail<int>(ENOTDIR);
+  if (l.staged) return open_staged(l.staged, flags);
   // The mount's prefetch starts with the open (an O_PATH open reads nothing).
   if (!l.node.is_dir() && (flags & O_PATH) == 0) {
     int e = 0;
@@ -183,6 +206,33 @@ Outcome<int> open_at(int dirfd, const char* path, int flags) noexcept {
   if (fd < 0) return fail<int>(-fd);
   return ok(fd);
 }
+
+}  // namespace
+
+dispatch::Outcome<int> open_at(int dirfd, const char* path, int flags) noexcept {
+  if (path == nullptr) return fail<int>(EFAULT);
+  if (path[0] == '\0') return fail<int>(ENOENT);
+  const lib::Target t = lib::resolve_at(dirfd, path);
+  if (t.where.ours() && !t.bad_dirfd && writable(t.where.mount) && wants_write(flags)) {
+    // O_RDONLY | O_CREAT only creates: a file that exists is opened to read.
+    const bool creates_only = (flags & O_ACCMODE) == O_RDONLY && (flags & O_TRUNC) == 0 &&
+                              (flags & O_TMPFILE) != O_TMPFILE;
+    if (!creates_only) return open_for_write(t, path, flags);
+    Lookup l = lookup(t, path);
+    if (l.error == ENOENT) return open_for_write(t, path, flags);
+    if (l.error != 0) return fail<int>(l.error);
+    if ((flags & O_EXCL) != 0) return fail<int>(EEXIST);
+    return open_found(std::move(l), flags & ~(O_CREAT | O_APPEND));
+  }
+  Lookup l = lookup(t, path);
+  if (l.error == ENOENT && (flags & O_CREAT) != 0) return fail<int>(EROFS);
+  if (l.error != 0) return fail<int>(l.error);
+  if ((flags & O_CREAT) != 0 && (flags & O_EXCL) != 0) return fail<int>(EEXIST);
+  if (wants_write(flags)) return fail<int>(l.node.is_dir() ? EISDIR : EROFS);
+  return open_found(std::move(l), flags);
+}
+
+namespace {
 
 template <typename St>
 Outcome<int> stat_path(const char* path, St* buf) noexcept {
@@ -198,6 +248,12 @@ template <typename St>
 Outcome<int> stat_fd(int fd, St* buf) noexcept {
   FileRef f = FileRef::acquire(fd);
   if (!f) return fail<int>(EBADF);
+  if (f->staged) {
+    struct stat64 st;
+    if (int e = stat_staged_fd(fd, *f->staged, &st); e != 0) return fail<int>(e);
+    std::memcpy(buf, &st, sizeof *buf);
+    return ok(0);
+  }
   fill_stat(f->node, buf);
   return ok(0);
 }
@@ -233,7 +289,7 @@ Outcome<int> do_statx(int dirfd, const char* path, int flags, struct statx* buf)
   return ok(0);
 }
 
-void fill_statfs(struct statfs64* s) noexcept {
+void fill_statfs(struct statfs64* s, bool read_only) noexcept {
   std::memset(s, 0, sizeof *s);
   s->f_type = kFsMagic;
   s->f_bsize = 4096;
@@ -241,14 +297,14 @@ void fill_statfs(struct statfs64* s) noexcept {
   s->f_files = 1ull << 40;
   s->f_namelen = 255;
   s->f_frsize = 4096;
-  s->f_flags = ST_RDONLY | ST_NOSUID | ST_NODEV;
+  s->f_flags = (read_only ? ST_RDONLY : 0) | ST_NOSUID | ST_NODEV;
 }
 
 template <typename Sfs>
 Outcome<int> statfs_of(const Lookup& l, Sfs* buf) noexcept {
   if (l.error != 0) return fail<int>(l.error);
   struct statfs64 s;
-  fill_statfs(&s);
+  fill_statfs(&s, !writable(l.node.mount));
   std::memcpy(buf, &s, sizeof *buf);
   return ok(0);
 }
@@ -263,7 +319,7 @@ Outcome<int> statvfs_of(const Lookup& l, Svfs* buf) noexcept {
   s.f_blocks = 1ull << 40;
   s.f_files = 1ull << 40;
   s.f_fsid = static_cast<unsigned long>(kFsMagic);
-  s.f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
+  s.f_flag = (writable(l.node.mount) ? 0 : ST_RDONLY) | ST_NOSUID | ST_NODEV;
   s.f_namemax = 255;
   std::memcpy(buf, &s, sizeof *buf);
   return ok(0);
@@ -271,7 +327,7 @@ Outcome<int> statvfs_of(const Lookup& l, Svfs* buf) noexcept {
 
 Outcome<int> access_of(const Lookup& l, int mode) noexcept {
   if (l.error != 0) return fail<int>(l.error);
-  if ((mode & W_OK) != 0) return fail<int>(EROFS);
+  if ((mode & W_OK) != 0 && !writable(l.node.mount)) return fail<int>(EROFS);
   if ((mode & X_OK) != 0 && !l.node.is_dir()) return fail<int>(EACCES);
   return ok(0);
 }

@@ -160,12 +160,14 @@ OpenFile* make() noexcept {
   f->status_flags = O_RDONLY;
   f->offset = 0;
   f->materialized.store(false, std::memory_order_relaxed);
+  f->staged.reset();
   f->refs.store(1, std::memory_order_release);
   return f;
 }
 
 void release(OpenFile* f) noexcept {
   if (f->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  f->staged.reset();  // its last user: a StagedFile not committed keeps its bytes
   try {
     f->node = Node{};  // frees the strings now rather than at reuse
     std::lock_guard<std::mutex> g(g_pool_mu);
@@ -178,16 +180,33 @@ void release(OpenFile* f) noexcept {
 
 bool attach(int fd, OpenFile* f) noexcept {
   f->refs.fetch_add(1, std::memory_order_relaxed);
+  if (f->staged) f->staged->fds.fetch_add(1, std::memory_order_acq_rel);
   if (dispatch::g_fds.insert(fd, f)) return true;
+  if (f->staged) f->staged->fds.fetch_sub(1, std::memory_order_acq_rel);
   release(f);
   return false;
 }
 
-bool detach(int fd) noexcept {
+Detached detach(int fd) noexcept {
+  Detached out;
   OpenFile* f = dispatch::g_fds.remove(fd);
-  if (f == nullptr) return false;
+  if (f == nullptr) return out;
+  out.ours = true;
+  if (f->staged && f->staged->fds.fetch_sub(1, std::memory_order_acq_rel) == 1) out.last = f->staged;
   release(f);
-  return true;
+  return out;
+}
+
+bool attach_staged(int fd, std::shared_ptr<Staged> s, Node node, int status_flags) noexcept {
+  OpenFile* f = make();
+  if (f == nullptr) return false;
+  f->node = std::move(node);
+  f->status_flags = status_flags;
+  f->staged = std::move(s);
+  f->materialized.store(true, std::memory_order_relaxed);
+  const bool ok = attach(fd, f);
+  release(f);  // the table's reference remains (if attached)
+  return ok;
 }
 
 int open_node(Node node, int flags) noexcept {

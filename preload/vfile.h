@@ -16,6 +16,7 @@
 #include <mutex>
 
 #include "objcache/vfs.h"
+#include "staged.h"
 
 namespace objcache::preload {
 
@@ -23,12 +24,20 @@ struct OpenFile {
   std::atomic<int> refs{0};  // fds in the table + operations in flight
   Node node;
   int status_flags = 0;      // O_RDONLY plus O_NONBLOCK, O_DIRECT... as opened (F_GETFL)
-  std::mutex mu;             // guards offset and materialized
+  // Guards offset and materialized; for a staged file, orders each write
+  // with the lseek that finds where it went (so concurrent writers on one
+  // fd report true ranges).
+  std::mutex mu;
   std::uint64_t offset = 0;  // the shared file offset (until materialised)
-  // Its fds are now real files (a sealed memfd with the object's bytes) and
-  // reads, seeks and mappings go to the kernel. Written under mu; read
-  // without it as a hint (acquire) on the hot path.
+  // Its fds are now real files (a sealed memfd with the object's bytes, or
+  // a staged file) and reads, seeks and mappings go to the kernel. Written
+  // under mu; read without it as a hint (acquire) on the hot path.
   std::atomic<bool> materialized{false};
+  // Set when the fd is on a staged file (opened for writing on a writable
+  // mount, or a path being written here opened again): its fds are real
+  // from the start. Set before the OpenFile is published; cleared when it
+  // goes back to the pool.
+  std::shared_ptr<Staged> staged;
 };
 
 // A counted reference to the OpenFile an fd maps to.
@@ -61,8 +70,20 @@ void release(OpenFile* f) noexcept;
 
 // Registers fd -> f, taking a new reference. false if fd is taken.
 bool attach(int fd, OpenFile* f) noexcept;
-// Unregisters fd and drops the table's reference; true if it was ours.
-bool detach(int fd) noexcept;
+
+// What detach found. `last`: fd was the last fd of this process on a staged
+// file, which the caller commits once the kernel fd is closed
+// (staged::closed) and whose errno it reports.
+struct [[nodiscard]] Detached {
+  bool ours = false;
+  std::shared_ptr<Staged> last;
+};
+// Unregisters fd and drops the table's reference.
+Detached detach(int fd) noexcept;
+
+// Registers a real fd on a staged file as a new OpenFile (node: the file
+// as stat shows it). false (fd untouched) when out of memory.
+bool attach_staged(int fd, std::shared_ptr<Staged> s, Node node, int status_flags) noexcept;
 
 // Opens a virtual fd for node: a placeholder kernel fd (O_CLOEXEC if asked)
 // registered to a new OpenFile. Returns the fd, or -errno.

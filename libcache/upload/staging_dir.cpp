@@ -189,4 +189,20 @@ std::vector<StagedInfo> StagingDir::list() const {
   return out;
 }
 
+Result<StagedInfo> StagingDir::read(const std::string& data_path) const {
+  constexpr std::string_view kData = ".data";
+  const std::string prefix = dir_ + "/";
+  if (data_path.size() <= prefix.size() + kData.size() || data_path.compare(0, prefix.size(), prefix) != 0 ||
+      data_path.find('/', prefix.size()) != std::string::npos ||
+      data_path.compare(data_path.size() - kData.size(), kData.size(), kData) != 0) {
+    return make_error(Status::InvalidArgument, "not a staged file of " + dir_ + ": " + data_path);
+  }
+  const std::string meta = data_path.substr(0, data_path.size() - kData.size()) + ".json";
+  auto info = from_json(read_small_file(meta));
+  if (!info) return make_error(Status::NotFound, "no readable sidecar for " + data_path);
+  info->data_path = data_path;
+  info->meta_path = meta;
+  return *info;
+}
+
 }  // namespace objcache::upload

@@ -51,6 +51,9 @@ class StagingDir {
   void remove(const StagedInfo& info) const;
   // Every staged file with a readable sidecar, oldest first.
   std::vector<StagedInfo> list() const;
+  // The staged file whose bytes are data_path (a file of this directory);
+  // NotFound if it has no readable sidecar.
+  Result<StagedInfo> read(const std::string& data_path) const;
 
  private:
   explicit StagingDir(std::string dir) : dir_(std::move(dir)) {}

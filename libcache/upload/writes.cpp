@@ -97,16 +97,7 @@ Result<std::unique_ptr<StagedFile>> Writes::open_for_write(int m, const std::str
   auto info = (*dir)->create(mount(m).source.bucket, key, local_path);
   if (!info) return info.error();
 
-  auto impl = std::make_unique<StagedFile::Impl>();
-  impl->cfg = &cfg_;
-  impl->store = *st;
-  impl->cache = &cache_;
-  impl->meta = &meta_;
-  impl->staging = *dir;
-  impl->gate = &cache::gate(cache_);
-  impl->mount = m;
-  impl->key = key;
-  impl->info = *info;
+  auto impl = make_impl(m, *st, *info, *dir);
   impl->exists = exists;
   auto fail = [&](Error e) -> Result<std::unique_ptr<StagedFile>> {
     (*dir)->remove(impl->info);
@@ -154,6 +145,52 @@ Result<std::unique_ptr<StagedFile>> Writes::open_for_write(int m, const std::str
   // sent: only an appender streams.
   if (staged > 0 && !(flags & O_APPEND)) impl->upload->stop_streaming();
   if (flags & O_APPEND) ::lseek(impl->program_fd, 0, SEEK_END);
+  return std::unique_ptr<StagedFile>(new StagedFile(std::move(impl)));
+}
+
+std::unique_ptr<StagedFile::Impl> Writes::make_impl(int m, ObjectStore* store, const StagedInfo& info,
+                                                    const StagingDir* dir) {
+  auto impl = std::make_unique<StagedFile::Impl>();
+  impl->cfg = &cfg_;
+  impl->store = store;
+  impl->cache = &cache_;
+  impl->meta = &meta_;
+  impl->staging = dir;
+  impl->gate = &cache::gate(cache_);
+  impl->mount = m;
+  impl->key = info.key;
+  impl->info = info;
+  return impl;
+}
+
+Result<std::unique_ptr<StagedFile>> Writes::resume(const std::string& data_path, int fd) {
+  auto dir = staging();
+  if (!dir) return dir.error();
+  auto info = (*dir)->read(data_path);
+  if (!info) return info.error();
+  if (info->writer != ::getpid()) return make_error(Status::AccessDenied, "staged by another process: " + data_path);
+  auto m = mount_of(*info);
+  if (!m) return make_error(Status::NotFound, "no mount of this configuration holds s3://" + info->bucket + "/" + info->key);
+  if (!writable(*m)) return make_error(Status::ReadOnly, "the mount " + mount(*m).path + " is read-only");
+  struct stat by_fd {}, by_path {};
+  if (::fstat(fd, &by_fd) != 0 || ::stat(data_path.c_str(), &by_path) != 0 || by_fd.st_dev != by_path.st_dev ||
+      by_fd.st_ino != by_path.st_ino) {
+    return make_error(Status::InvalidArgument, "fd " + std::to_string(fd) + " is not on " + data_path);
+  }
+  auto st = stores_.of(*m);
+  if (!st) return st.error();
+  // A multipart upload the old image left open is not resumed.
+  if (!info->upload_id.empty()) (void)(*st)->abort_multipart(info->key, info->upload_id);
+  info->upload_id.clear();
+  info->state = "writing";
+  (void)(*dir)->update(*info);
+  auto impl = make_impl(*m, *st, *info, *dir);
+  impl->own_fd = ::open(data_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (impl->own_fd < 0) return make_error(Status::IoError, "cannot open " + data_path + ": " + std::strerror(errno));
+  impl->program_fd = fd;
+  impl->exists = true;  // the old image synced it before exec
+  impl->dirty = true;   // what the old image wrote is sent again with the rest
+  impl->new_session(static_cast<std::uint64_t>(by_fd.st_size));
   return std::unique_ptr<StagedFile>(new StagedFile(std::move(impl)));
 }
 

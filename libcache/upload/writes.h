@@ -47,6 +47,9 @@ class Writes {
   // local_path is the path as the program named it (for the sidecar).
   Result<std::unique_ptr<StagedFile>> open_for_write(int m, const std::string& key, int flags,
                                                      const std::string& local_path);
+  // A staged file that the previous program image of this process left
+  // open on fd (exec keeps the pid and the fds); uploaded whole at commit.
+  Result<std::unique_ptr<StagedFile>> resume(const std::string& data_path, int fd);
   Result<void> unlink(int m, const std::string& key);
   Result<void> mkdir(int m, const std::string& key);
   Result<void> rmdir(int m, const std::string& key);
@@ -65,6 +68,9 @@ class Writes {
   const MountConfig& mount(int m) const { return cfg_.mounts[static_cast<std::size_t>(m)]; }
   Result<const StagingDir*> staging();
   Result<Node> stat(int m, const std::string& key);
+  // A StagedFile of mount m over the staged file `info`.
+  std::unique_ptr<StagedFile::Impl> make_impl(int m, ObjectStore* store, const StagedInfo& info,
+                                              const StagingDir* dir);
   Result<void> check_parent(int m, const std::string& key);
   Result<std::string> copy_object(ObjectStore& st, const std::string& from, const std::string& to, std::uint64_t size);
   Result<void> rename_file(int m, ObjectStore& st, const Node& from, const std::string& to);

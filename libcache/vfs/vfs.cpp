@@ -271,6 +271,10 @@ Result<std::unique_ptr<StagedFile>> Vfs::open_for_write(const Resolved& where, i
   return guarded("open for writing", [&] { return impl_->writes.open_for_write(where.mount, where.key, flags, local_path); });
 }
 
+Result<std::unique_ptr<StagedFile>> Vfs::resume_write(const std::string& data_path, int fd) {
+  return guarded("resume a write", [&] { return impl_->writes.resume(data_path, fd); });
+}
+
 Result<void> Vfs::unlink(const Resolved& where) {
   if (!impl_->valid(where)) return not_ours();
   return guarded("unlink", [&] { return impl_->writes.unlink(where.mount, where.key); });

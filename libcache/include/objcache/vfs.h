@@ -75,6 +75,10 @@ class OBJCACHE_API Vfs {
   // the path as the program named it (kept with the staged file).
   Result<std::unique_ptr<StagedFile>> open_for_write(const Resolved& where, int flags,
                                                      const std::string& local_path);
+  // A file being written that the previous program image of this process
+  // left open on fd (exec keeps the pid and the fds; the shim hands the
+  // staged file's path over): writes go on, and commit uploads it whole.
+  Result<std::unique_ptr<StagedFile>> resume_write(const std::string& data_path, int fd);
   Result<void> unlink(const Resolved& where);
   // A directory: a zero-byte "key/" marker in the bucket.
   Result<void> mkdir(const Resolved& where);
