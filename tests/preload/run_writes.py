@@ -37,7 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 os.environ.setdefault("OBJCACHE_TEST_SOURCE_DIR", os.path.dirname(HERE))
 import mount_fixture as mf  # noqa: E402
-from writes_cases import CASES  # noqa: E402
+from writes_cases import CASES, WAIT_PART  # noqa: E402
 
 PY = "/usr/bin/python3"
 
@@ -144,9 +144,13 @@ class Harness:
         self.mount = os.path.join(work, "w")
         self.ro = os.path.join(work, "ro")
 
-    def program(self, kind, code, root, env):
+    def program(self, kind, code, root, env, name=None):
         if kind == "py":
-            return run([PY, "-c", textwrap.dedent(code), root, self.src], env)
+            under_shim = env is self.shim_env and name is not None
+            s3dir = os.path.join(self.work, "s3", mf.BUCKET) if under_shim else ""
+            prefix = f"w/{name}/" if under_shim else ""
+            src = WAIT_PART + textwrap.dedent(code) if "wait_part_sent" in code else textwrap.dedent(code)
+            return run([PY, "-c", src, root, self.src, s3dir, prefix], env)
         return run(["bash", "-c", code.format(R=root, S=self.src)], env)
 
     def compare_case(self, suite, name, kind, writer, reader):
@@ -160,7 +164,7 @@ class Harness:
         t0 = time.monotonic()
         runs = {}
         for side, root, env in (("local", local, self.base_env), ("shim", mounted, self.shim_env)):
-            rc, out, err = self.program(kind, writer, root, env)
+            rc, out, err = self.program(kind, writer, root, env, name)
             out = out.replace(root, "ROOT")
             rrc, rout = 0, ""
             if reader is not None and rc == 0:
@@ -230,10 +234,12 @@ def same_key_case(suite, h):
 
 def threads_case(suite, h):
     # Threads writing one fd (one shared offset): each range reported must
-    # be where the bytes went, or the streamed parts would not be the file.
+    # be where the bytes went. A range reported wrong stops the streaming
+    # (the file is then sent whole at close), so the first part must have
+    # been sent before the close, and the object must be the file.
     path = os.path.join(h.mount, "threads", "chunks.bin")
     run(["mkdir", os.path.dirname(path)], h.shim_env)
-    code = textwrap.dedent("""
+    code = WAIT_PART + textwrap.dedent("""
         import os, sys, threading
         fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         def writer(t):
@@ -242,9 +248,11 @@ def threads_case(suite, h):
         ts = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
         for t in ts: t.start()
         for t in ts: t.join()
+        wait_part_sent('chunks.bin')
         os.close(fd)
     """)
-    rc, out, err = run([PY, "-c", code, path], h.shim_env)
+    rc, out, err = run([PY, "-c", code, path, "", os.path.join(h.work, "s3", mf.BUCKET), "w/threads/"],
+                       h.shim_env)
     body = h.client.get_object(Bucket=mf.BUCKET, Key="w/threads/chunks.bin")["Body"].read()
     chunks = sorted(body[i:i + 6] for i in range(0, len(body), 65536))
     whole = all(body[i:i + 65536] == (body[i:i + 6] * 10923)[:65536] for i in range(0, len(body), 65536))

@@ -6,8 +6,32 @@ fresh process on each. Outputs must match, and so must the bytes of every
 file (local) and object (bucket, and read back through the shim)."""
 
 # name -> (kind, writer, reader). kind "py": Python source, argv[1] = the
-# directory, argv[2] = the sources. kind "sh": a bash command with {R} and
-# {S} for them.
+# directory, argv[2] = the sources, and under the shim argv[3] = s3rver's
+# directory of the bucket and argv[4] = the directory's key prefix ("" and
+# "" on local disk). kind "sh": a bash command with {R} and {S} for the
+# first two.
+#
+# WAIT_PART, for the Python programs that need it: wait_part_sent(name)
+# returns once s3rver holds the first part of the file's multipart upload
+# (under the shim; at once on local disk), so that what the program writes
+# next lands in a part already sent.
+WAIT_PART = """
+import glob, os, sys, time
+def wait_part_sent(name):
+    if len(sys.argv) < 5 or not sys.argv[3]:
+        return
+    key = sys.argv[4] + name
+    for _ in range(3000):
+        for d in glob.glob(os.path.join(sys.argv[3], '._S3rver_uploads', '*')):
+            try:
+                if open(os.path.join(d, 'key')).read() == key and os.path.exists(os.path.join(d, '1.md5')):
+                    return
+            except OSError:
+                pass
+        time.sleep(0.01)  # poll: a file s3rver writes (it has no ListParts)
+    sys.exit('the first part of ' + key + ' was never sent')
+"""
+
 CASES = {
     "py_write_close": ("py", """
         import os, sys
@@ -191,9 +215,24 @@ CASES = {
                     "sqlite3 {R}/db.sqlite 'pragma integrity_check; select count(*), sum(length(v)), min(v) from t;'"),
     "fork_shared_fd": ("py", """
         import os, sys
+        # The child writes into a part the parent already sent: the parent's
+        # commit must find it.
         p = os.path.join(sys.argv[1], 'forked.txt')
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.write(fd, b'parent before\\n' * 1000)
+        os.write(fd, b'parent before\\n' * 700000)  # 9.8 MiB
+        wait_part_sent('forked.txt')
+        pid = os.fork()
+        if pid == 0:
+            os.pwrite(fd, b'CHILD WROTE INTO THE FIRST PART', 100)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        os.write(fd, b'parent after\\n')
+        os.close(fd)
+        # Children appending through the shared offset, one leaving with
+        # _exit, one closing its copy and exiting normally.
+        p2 = os.path.join(sys.argv[1], 'appended.txt')
+        fd = os.open(p2, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, b'parent before\\n')
         for how in ('_exit', 'exit'):
             pid = os.fork()
             if pid == 0:
@@ -205,7 +244,27 @@ CASES = {
             os.waitpid(pid, 0)
         os.write(fd, b'parent after\\n')
         os.close(fd)
-        print(os.path.getsize(p))
+        print(os.path.getsize(p), os.path.getsize(p2))
+    """, None),
+    "mmap_shared_write": ("py", """
+        import mmap, os, sys
+        p = os.path.join(sys.argv[1], 'mapped.bin')
+        with open(p, 'w+b') as f:
+            f.write(b'm' * (9 << 20))  # its first part is sent while it writes
+            f.flush()
+            wait_part_sent('mapped.bin')
+            m = mmap.mmap(f.fileno(), 0)
+            m[100:120] = b'WRITTEN THROUGH MMAP'
+            m.flush()
+            m.close()
+        print(open(p, 'rb').read(130)[95:125])
+    """, None),
+    "shutil_copy_sendfile": ("py", """
+        import os, shutil, sys
+        shutil.copyfile(os.path.join(sys.argv[2], 'big.bin'), os.path.join(sys.argv[1], 'copied.bin'))
+        shutil.copy2(os.path.join(sys.argv[2], 'one.txt'), os.path.join(sys.argv[1], 'copy2.txt'))
+        shutil.copytree(os.path.join(sys.argv[2], 'tree'), os.path.join(sys.argv[1], 'tree'))
+        print(sorted(os.listdir(sys.argv[1])))
     """, None),
     "exit_without_close": ("py", """
         # A C-style program: stdio never fclosed, an fd never closed; the
