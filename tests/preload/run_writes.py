@@ -401,7 +401,7 @@ def outage_case(suite, h, config_text):
     cfg = os.path.join(h.work, "outage.toml")
     with open(cfg, "w") as f:
         f.write(config_text.replace(f'spill_dir = "{h.work}/spill"', f'spill_dir = "{spill}"')
-                .replace('retry_deadline = "5s"', 'retry_deadline = "2s"\nstall_timeout = "1s"')
+                .replace('retry_deadline = "30s"', 'retry_deadline = "2s"\nstall_timeout = "1s"')
                 .replace(f'name = "w{os.getpid()}"', f'name = "wo{os.getpid()}"'))
     env = dict(h.shim_env, OBJCACHE_CONFIG=cfg)
     run(["mkdir", os.path.join(h.mount, "outage")], env)
@@ -475,7 +475,7 @@ page_size = "1MiB"
 endpoint = "{server.endpoint}"
 region = "us-east-1"
 credentials = "env"
-retry_deadline = "5s"
+retry_deadline = "30s"
 
 [[mount]]
 path = "{work}/w"
