@@ -266,6 +266,19 @@ CASES = {
         shutil.copytree(os.path.join(sys.argv[2], 'tree'), os.path.join(sys.argv[1], 'tree'))
         print(sorted(os.listdir(sys.argv[1])))
     """, None),
+    "subprocess_stdout_to_file": ("py", """
+        # A child (vfork + exec in subprocess) writes through the fd it was
+        # given; the parent writes before and after, then closes.
+        import os, subprocess, sys
+        p = os.path.join(sys.argv[1], 'combined.log')
+        with open(p, 'w') as f:
+            f.write('parent\\n')
+            f.flush()
+            subprocess.run(['/bin/echo', 'child'], stdout=f, check=True)
+            subprocess.run(['cat', os.path.join(sys.argv[2], 'one.txt')], stdout=f, check=True)
+            f.write('parent again\\n')
+        print(open(p).read())
+    """, None),
     "exit_without_close": ("py", """
         # A C-style program: stdio never fclosed, an fd never closed; the
         # bytes must still reach the object at exit.
