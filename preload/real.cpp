@@ -165,8 +165,9 @@ void* stub_for(Sym s) noexcept {
 
 // ---- bootstrap: calls that must not reach dlsym ---------------------------
 // Raw system calls for what an allocator or loader does while dlsym runs or
-// before our constructor (open, read, stat, mmap a file, readlink). Never
-// stored in the table. bootstrap_for() is nullptr for the other symbols, and
+// before our constructor (open, read, stat, mmap a file, readlink, a write
+// to stderr). Never stored in the table. bootstrap_for() is nullptr for the
+// other symbols, and
 // for all of them on targets whose system calls take other arguments than
 // these (32-bit mmap, lseek, stat).
 #if defined(__x86_64__) || defined(__aarch64__)
@@ -187,6 +188,8 @@ int bs_openat_2(int dirfd, const char* path, int flags) noexcept {
   return static_cast<int>(syscall(SYS_openat, dirfd, path, flags));
 }
 ssize_t bs_read(int fd, void* buf, size_t n) noexcept { return syscall(SYS_read, fd, buf, n); }
+// An allocator's or a sanitizer's message to stderr while dlsym runs.
+ssize_t bs_write(int fd, const void* buf, size_t n) noexcept { return syscall(SYS_write, fd, buf, n); }
 template <typename Off>
 ssize_t bs_pread(int fd, void* buf, size_t n, Off off) noexcept {
   return syscall(SYS_pread64, fd, buf, n, off);
@@ -237,6 +240,7 @@ void* bootstrap_for(Sym s) noexcept {
     case Sym::__openat_2: return as_slot<Sym::__openat_2>(&bs_openat_2);
     case Sym::__openat64_2: return as_slot<Sym::__openat64_2>(&bs_openat_2);
     case Sym::read: return as_slot<Sym::read>(&bs_read);
+    case Sym::write: return as_slot<Sym::write>(&bs_write);
     case Sym::pread: return as_slot<Sym::pread>(&bs_pread<off_t>);
     case Sym::pread64: return as_slot<Sym::pread64>(&bs_pread<off64_t>);
     case Sym::close: return as_slot<Sym::close>(&bs_close);
