@@ -167,9 +167,8 @@ void* stub_for(Sym s) noexcept {
 // Raw system calls for what an allocator or loader does while dlsym runs or
 // before our constructor (open, read, stat, mmap a file, readlink, a write
 // to stderr). Never stored in the table. bootstrap_for() is nullptr for the
-// other symbols, and
-// for all of them on targets whose system calls take other arguments than
-// these (32-bit mmap, lseek, stat).
+// other symbols, and for all of them on targets whose system calls take
+// other arguments than these (32-bit mmap, lseek, stat).
 #if defined(__x86_64__) || defined(__aarch64__)
 #define OBJCACHE_PRELOAD_BOOTSTRAP 1
 
