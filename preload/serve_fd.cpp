@@ -301,16 +301,16 @@ int commit_all(const std::vector<vfile::Detached>& last_ones) noexcept {
 // only tells the parent that another process may now write through them.
 template <typename Fn>
 Outcome<int> exec_after_materialize(Fn&& call) noexcept {
-  std::string staged;
+  std::string handed;
   if (vfile::in_vfork_child()) {
     staged::note_spawn();
   } else {
-    staged = handover::prepare_exec();
+    handed = handover::prepare_exec();
   }
   vfile::materialize_for_exec(/*spawn=*/false);
   const unsigned depth = t_shim_depth;
   t_shim_depth = 0;
-  int r = call(staged);
+  int r = call(handed);
   int e = errno;
   t_shim_depth = depth;
   return r < 0 ? fail<int>(e) : ok(r);
@@ -324,14 +324,18 @@ Outcome<int> spawn_after_materialize(Fn&& call) noexcept {
   return ok(r);
 }
 
-// A shared writable mapping of a staged file writes where nobody reports.
+// A shared mapping of a staged file open for writing writes where nobody
+// reports: now, or after an mprotect that makes it writable (not hooked).
 template <typename Off>
 Outcome<void*> do_mmap(void* addr, size_t len, int prot, int flags, int fd, Off off) noexcept {
   if (int e = make_real(fd); e != 0) return {MAP_FAILED, e};
   void* p = ::mmap64(addr, len, prot, flags, fd, off);
   if (p == MAP_FAILED) return Outcome<void*>{MAP_FAILED, errno};
-  if ((prot & PROT_WRITE) != 0 && (flags & MAP_TYPE) == MAP_SHARED) {
-    if (FileRef f = FileRef::acquire(fd); f && f->staged) staged::unseen(*f->staged, StagedFile::Unseen::Anywhere);
+  if ((flags & MAP_TYPE) != MAP_PRIVATE) {
+    FileRef f = FileRef::acquire(fd);
+    if (f && f->staged && (f->status_flags & O_ACCMODE) != O_RDONLY) {
+      staged::unseen(*f->staged, StagedFile::Unseen::Anywhere);
+    }
   }
   return ok(p);
 }
