@@ -44,7 +44,8 @@ std::string prepare_exec() noexcept {
       if (!s->file->owned_here()) continue;  // a forked child's copy: its parent commits
       bool kept = false;
       for (const StagedFd& e : fds) kept = kept || e.file->staged == s;
-      if (!kept || s->data_path.find('\n') != std::string::npos || staged::find(s->mount, staged::key_of(*s)) != s) {
+      const bool live = staged::find(s->mount, staged::key_of(*s)) == s;  // not unlinked, not committed
+      if (!kept || !live || s->data_path.find('\n') != std::string::npos) {
         (void)staged::commit(*s);  // dies with this image (or unlinked, or done)
         continue;
       }
@@ -97,7 +98,8 @@ void resume() noexcept {
       for (const auto& [group, fds] : groups) {
         const int first = fds.front();
         const int flags = ::fcntl(first, F_GETFL);
-        if (flags < 0 || !vfile::attach_staged(first, s, staged::node_of(*s), flags & (O_ACCMODE | O_APPEND))) continue;
+        if (flags < 0) continue;
+        if (!vfile::attach_staged(first, s, staged::node_of(*s), flags & (O_ACCMODE | O_APPEND))) continue;
         FileRef f = FileRef::acquire(first);
         for (std::size_t i = 1; i < fds.size() && f; ++i) (void)vfile::attach(fds[i], f.get());
       }

@@ -201,7 +201,9 @@ Outcome<int> do_rename(int fromfd, const char* from, int tofd, const char* to, u
   if (v == nullptr) return fail<int>(err);
   try {
     if (staged::any()) {
-      if (auto s = staged::find(a.where.mount, a.where.key); s != nullptr) return rename_staged(*s, b, to, no_replace);
+      if (auto s = staged::find(a.where.mount, a.where.key); s != nullptr) {
+        return rename_staged(*s, b, to, no_replace);
+      }
       // A directory with files still being written in it: they would be
       // uploaded under their old names after it moved.
       std::string prefix = a.where.key;
@@ -299,8 +301,12 @@ OBJCACHE_SERVE(chown, const char* p, uid_t, gid_t) { return attribute_of(lookup_
 OBJCACHE_SERVE(lchown, const char* p, uid_t, gid_t) { return attribute_of(lookup_path(p)); }
 OBJCACHE_SERVE(fchown, int fd, uid_t, gid_t) { return attribute_fd(fd); }
 OBJCACHE_SERVE(fchownat, int d, const char* p, uid_t, gid_t, int f) { return attribute_at(d, p, f); }
-OBJCACHE_SERVE(setxattr, const char* p, const char*, const void*, size_t, int) { return xattr_of(lookup_path(p)); }
-OBJCACHE_SERVE(lsetxattr, const char* p, const char*, const void*, size_t, int) { return xattr_of(lookup_path(p)); }
+OBJCACHE_SERVE(setxattr, const char* p, const char*, const void*, size_t, int) {
+  return xattr_of(lookup_path(p));
+}
+OBJCACHE_SERVE(lsetxattr, const char* p, const char*, const void*, size_t, int) {
+  return xattr_of(lookup_path(p));
+}
 OBJCACHE_SERVE(fsetxattr, int fd, const char*, const void*, size_t, int) { return xattr_fd(fd); }
 OBJCACHE_SERVE(removexattr, const char* p, const char*) { return xattr_of(lookup_path(p)); }
 OBJCACHE_SERVE(lremovexattr, const char* p, const char*) { return xattr_of(lookup_path(p)); }

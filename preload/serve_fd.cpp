@@ -183,7 +183,8 @@ Outcome<int> do_dup2(int fd, int fd2, int flags, bool is_dup3) noexcept {
   // fd2 may be a stream's (a shell's `echo > file` puts the file on fd 1,
   // where stdout writes from inside libc): what it streams is checked.
   if (!vfile::in_vfork_child()) {
-    if (FileRef f = FileRef::acquire(fd2); f && f->staged) {
+    FileRef f = FileRef::acquire(fd2);
+    if (f && f->staged && (f->status_flags & O_ACCMODE) != O_RDONLY) {
       staged::unseen(*f->staged, StagedFile::Unseen::Buffered);
     }
   }

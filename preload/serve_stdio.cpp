@@ -38,9 +38,13 @@ int mode_flags(const char* mode) noexcept {
   return acc | flags;
 }
 
-// A stream is about to write into fd's staged file from inside libc.
+// A stream is about to write into fd's staged file from inside libc (if
+// the fd may write).
 void note_stream(int fd) noexcept {
-  if (FileRef f = FileRef::acquire(fd); f && f->staged) staged::unseen(*f->staged, StagedFile::Unseen::Buffered);
+  FileRef f = FileRef::acquire(fd);
+  if (f && f->staged && (f->status_flags & O_ACCMODE) != O_RDONLY) {
+    staged::unseen(*f->staged, StagedFile::Unseen::Buffered);
+  }
 }
 
 // An fd of ours (just opened, or given) as a real file a stream can wrap.

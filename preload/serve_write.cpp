@@ -256,7 +256,9 @@ OBJCACHE_SERVE(pwritev, int fd, const struct iovec* v, int c, off_t o) {
 OBJCACHE_SERVE(pwritev64, int fd, const struct iovec* v, int c, off64_t o) {
   return write_at(fd, o, false, [&] { return ::pwritev64(fd, v, c, o); });
 }
-OBJCACHE_SERVE(pwritev2, int fd, const struct iovec* v, int c, off_t o, int f) { return do_pwritev2(fd, v, c, o, f); }
+OBJCACHE_SERVE(pwritev2, int fd, const struct iovec* v, int c, off_t o, int f) {
+  return do_pwritev2(fd, v, c, o, f);
+}
 OBJCACHE_SERVE(pwritev64v2, int fd, const struct iovec* v, int c, off64_t o, int f) {
   return do_pwritev2(fd, v, c, o, f);
 }
