@@ -348,3 +348,37 @@ TEST_CASE("a failed upload keeps the staged file; it is listed, retried and then
   CHECK(f.object("ds/lost.bin") == data);
   CHECK(f.vfs->staged_uploads()->empty());
 }
+
+TEST_CASE("a staged file is resumed by the next program image of its process (exec keeps the fd)") {
+  Fixture f;
+  auto w = f.vfs->open_for_write(f.at("out.log"), O_WRONLY | O_CREAT | O_TRUNC, "/mnt/w/out.log");
+  REQUIRE(w.ok());
+  const int fd = (*w)->take_fd();
+  REQUIRE(::write(fd, "before exec\n", 12) == 12);
+  (*w)->wrote(0, 12);
+  REQUIRE((*w)->sync().ok());  // what the shim does before exec
+  const std::string path = (*w)->staged_path();
+  // The new image: a new Vfs of the same configuration, the same pid, the fd.
+  PageCacheOptions po;
+  po.shm_dir = f.dir.path();
+  auto again = Vfs::open(f.cfg, po);
+  REQUIRE(again.ok());
+  CHECK((*again)->resume_write(path + "x", fd).status() == Status::InvalidArgument);  // not a staged file
+  const int other = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  CHECK((*again)->resume_write(path, other).status() == Status::InvalidArgument);  // fd on another file
+  ::close(other);
+  auto r = (*again)->resume_write(path, fd);
+  REQUIRE_MESSAGE(r.ok(), r.error().describe());
+  CHECK((*r)->key() == "ds/out.log");
+  CHECK((*r)->take_fd() == fd);
+  REQUIRE(::write(fd, "after exec\n", 11) == 11);
+  (*r)->wrote(12, 11);
+  ::close(fd);
+  REQUIRE((*r)->commit().ok());
+  auto body = f.object("ds/out.log");
+  CHECK(std::string(reinterpret_cast<const char*>(body.data()), body.size()) == "before exec\nafter exec\n");
+  struct stat st {};
+  CHECK(::stat(path.c_str(), &st) != 0);  // the staged file is gone
+  w->reset();  // the old image's StagedFile, never committed: nothing happens
+  CHECK(f.object("ds/out.log").size() == 23);
+}
