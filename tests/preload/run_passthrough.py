@@ -339,7 +339,7 @@ def interposing_allocators():
         return  # ASan brings its own allocator
     libdir = "/usr/lib/x86_64-linux-gnu"
     allocators = [p for p in (f"{libdir}/libmimalloc.so.2", f"{libdir}/libjemalloc.so.2") if os.path.exists(p)]
-    check(allocators, "no malloc replacement to test with (libmimalloc2 comes with make deps)")
+    check(allocators, "no malloc replacement to test with (libmimalloc2.0 comes with make deps)")
     # readlink: jemalloc calls it (/etc/malloc.conf) inside its init lock.
     hide = {"OBJCACHE_PRELOAD_TEST_UNRESOLVED": "posix_fadvise,posix_fadvise64,readahead,__fxstat,readlink"}
     code = ("import os, subprocess, sys\n"
