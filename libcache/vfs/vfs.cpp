@@ -86,14 +86,12 @@ struct Vfs::Impl final : ForkLocks {
   void lock_for_fork() override {
     stores.lock_for_fork();
     meta.lock_for_fork();
-    readahead.lock_for_fork();
     dirs.lock_for_fork();
     fetcher.lock_for_fork();
   }
   void unlock_after_fork() override {
     fetcher.unlock_after_fork();
     dirs.unlock_after_fork();
-    readahead.unlock_after_fork();
     meta.unlock_after_fork();
     stores.unlock_after_fork();
   }
