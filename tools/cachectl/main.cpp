@@ -30,7 +30,7 @@ using AddCommand = Command (*)(CLI::App&);
 constexpr AddCommand kCommands[] = {
     objcache::cachectl::add_check, objcache::cachectl::add_stats, objcache::cachectl::add_load,
     objcache::cachectl::add_ls,    objcache::cachectl::add_evict, objcache::cachectl::add_pin,
-    objcache::cachectl::add_unpin, objcache::cachectl::add_verify,
+    objcache::cachectl::add_unpin, objcache::cachectl::add_verify, objcache::cachectl::add_uploads,
 };
 
 // The command whose arguments held the error: the first, from the top,
@@ -94,6 +94,12 @@ Result<std::unique_ptr<PageCache>> attach_cache(const Config& cfg) {
   po.create = false;
   po.shm_dir = shm_dir_override();
   return PageCache::open(cfg.cache, po);
+}
+
+Result<std::unique_ptr<Vfs>> open_vfs(const Config& cfg) {
+  PageCacheOptions po;
+  po.shm_dir = shm_dir_override();
+  return Vfs::open(cfg, po);
 }
 
 }  // namespace objcache::cachectl
