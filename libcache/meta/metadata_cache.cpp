@@ -107,14 +107,14 @@ Node MetadataCache::dir_node(int m, std::string prefix) const {
 
 std::shared_ptr<const Listing> MetadataCache::memo_get(const std::string& k, std::uint64_t nonce) {
   MemoShard& s = shard(k);
-  std::shared_lock<std::shared_mutex> g(s.mu);
+  std::lock_guard<std::mutex> g(s.mu);
   auto it = s.map.find(k);
   return it == s.map.end() || it->second.nonce != nonce ? nullptr : it->second.listing;
 }
 
 void MetadataCache::memo_put(const std::string& k, std::uint64_t nonce, std::shared_ptr<const Listing> l) {
   MemoShard& s = shard(k);
-  std::unique_lock<std::shared_mutex> g(s.mu);
+  std::lock_guard<std::mutex> g(s.mu);
   if (s.entries + l->size() > kMemoMaxEntries / kMemoShards + l->size() / 2) {
     s.map.clear();
     s.entries = 0;
@@ -127,7 +127,7 @@ void MetadataCache::memo_put(const std::string& k, std::uint64_t nonce, std::sha
 
 void MetadataCache::memo_erase(const std::string& k) {
   MemoShard& s = shard(k);
-  std::unique_lock<std::shared_mutex> g(s.mu);
+  std::lock_guard<std::mutex> g(s.mu);
   auto it = s.map.find(k);
   if (it == s.map.end()) return;
   s.entries -= it->second.listing ? it->second.listing->size() : 0;

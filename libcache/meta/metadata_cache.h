@@ -16,7 +16,7 @@
 #include <functional>
 #include <array>
 #include <memory>
-#include <shared_mutex>
+#include <mutex>
 #include <unordered_map>
 #include <string>
 #include <string_view>
@@ -107,10 +107,12 @@ class MetadataCache {
   WallClock clock_;
 
   // This process's decoded listings by (mount, prefix), each valid while
-  // the shared record still names its nonce. Sharded, and read under a
-  // shared lock: lookups (one per stat) never wait for each other.
+  // the shared record still names its nonce. Sharded (64 short-held
+  // mutexes, no global lock): lookups of different directories never meet.
+  // Plain mutexes: a forked child unlocks what its parent's fork handler
+  // took, which a pthread rwlock (it records its writer's tid) refuses.
   struct MemoShard {
-    std::shared_mutex mu;
+    std::mutex mu;
     std::unordered_map<std::string, MemoEntry> map;
     std::size_t entries = 0;  // directory entries held
   };

@@ -343,6 +343,11 @@ Result<void> Writes::truncate(int m, const std::string& key, std::uint64_t size)
 // ---- staged files (cachectl uploads) ------------------------------------------
 
 Result<std::vector<StagedInfo>> Writes::staged() {
+  // Listing makes nothing: no directory, nothing staged.
+  struct stat st {};
+  if (::stat(default_staging_dir(cfg_.cache.staging_dir, cfg_.cache.spill_dir).c_str(), &st) != 0 && errno == ENOENT) {
+    return std::vector<StagedInfo>{};
+  }
   auto dir = staging();
   if (!dir) return dir.error();
   return (*dir)->list();

@@ -311,7 +311,8 @@ Vfs::StagedUpload to_public(const upload::StagedInfo& s) {
   u.size = s.size;
   u.writer = s.writer;
   u.upload_id = s.upload_id;
-  u.writer_alive = s.writer > 0 && (::kill(s.writer, 0) == 0 || errno == EPERM) && s.state == "writing";
+  u.closed = s.closed;
+  u.writer_alive = !s.closed && s.writer > 0 && (::kill(s.writer, 0) == 0 || errno == EPERM);
   return u;
 }
 
@@ -328,6 +329,7 @@ upload::StagedInfo to_internal(const Vfs::StagedUpload& u) {
   s.size = u.size;
   s.writer = u.writer;
   s.upload_id = u.upload_id;
+  s.closed = u.closed;
   return s;
 }
 

@@ -94,11 +94,7 @@ std::optional<bool> holds_open(pid_t pid, const std::string& path) {
 
 }  // namespace
 
-std::string staging_dir_of(const CacheConfig& cfg) {
-  if (!cfg.staging_dir.empty()) return cfg.staging_dir;
-  if (!cfg.spill_dir.empty()) return cfg.spill_dir + "/staging";
-  return "/var/tmp/objcache/staging";
-}
+std::string staging_dir_of(const CacheConfig& cfg) { return staging_directory(cfg); }
 
 StagedTotal staged_total(const std::string& dir) {
   StagedTotal t;

@@ -15,9 +15,7 @@
 
 namespace objcache::cachectl {
 
-// The staging directory cfg implies: cache.staging_dir, else
-// <spill_dir>/staging, else /var/tmp/objcache/staging (the library's rule,
-// which its public API does not expose).
+// The staging directory cfg implies (the library's staging_directory).
 std::string staging_dir_of(const CacheConfig& cfg);
 
 struct StagedTotal {
