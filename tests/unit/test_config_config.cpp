@@ -408,6 +408,58 @@ source = "s3://bkt/c/"
   CHECK(contains(msg, "inside mount[1] \"/data\" at line 2"));
 }
 
+TEST_CASE("overlap is caught whatever sorts between the two paths") {
+  auto mounts = [](std::initializer_list<const char*> paths) {
+    std::string text;
+    for (const char* p : paths) text += "[[mount]]\npath = \"" + std::string(p) + "\"\nsource = \"s3://bkt\"\n";
+    return text;
+  };
+  // "/mnt/a-b" and "/mnt/a.b" sort between "/mnt/a" and "/mnt/a/c" in byte order.
+  CHECK(contains(parse_error(mounts({"/mnt/a", "/mnt/a-b", "/mnt/a.b", "/mnt/a/c"})),
+                 "/etc/x.toml:11: key 'mount[4].path': expected a path outside every other [[mount]], got "
+                 "\"/mnt/a/c\" (inside mount[1] \"/mnt/a\" at line 2)"));
+  // Of several mounts inside a new one, the first in the file is named.
+  CHECK(contains(parse_error(mounts({"/mnt/a/y", "/mnt/a-b", "/mnt/a/x", "/mnt/a"})),
+                 "/etc/x.toml:11: key 'mount[4].path': expected a path outside every other [[mount]], got "
+                 "\"/mnt/a\" (mount[1] \"/mnt/a/y\" at line 2 is inside it)"));
+  CHECK(contains(parse_error(mounts({"/mnt/a/x/y", "/mnt/a-b", "/mnt/a/x"})), "(mount[1] \"/mnt/a/x/y\""));
+  CHECK(parse_ok(mounts({"/mnt/a/c", "/mnt/a-b", "/mnt/a.b", "/mnt/ab", "/mnt/a b", "/mnt/\xc3\xa9"}))
+            .mounts.size() == 6);
+}
+
+TEST_CASE("10,000 mounts load, and overlap among them is still caught") {
+  constexpr int kMounts = 10000;
+  std::string text = "[store]\nendpoint = \"http://127.0.0.1:9000\"\n";  // lines 1-2
+  for (int i = 0; i < kMounts; ++i) {  // mount i+1 starts at line 3 + 4 i
+    std::string n = std::to_string(i);
+    text += "[[mount]]\npath = \"/mnt/bench/d" + n + "\"\nsource = \"s3://bkt/p" + n + "/\"\n";
+    text += i % 2 == 0 ? "prefetch = \"file\"\n" : "metadata_ttl = \"1m\"\n";
+  }
+  Config c = parse_ok(text);
+  REQUIRE(c.mounts.size() == kMounts);
+  for (int i = 0; i < kMounts; ++i) {
+    const MountConfig& m = c.mounts[static_cast<std::size_t>(i)];
+    REQUIRE(m.path == "/mnt/bench/d" + std::to_string(i));
+    REQUIRE(m.source.prefix == "p" + std::to_string(i) + "/");
+    REQUIRE(m.prefetch == (i % 2 == 0 ? Prefetch::File : Prefetch::Directory));
+    REQUIRE(m.store.endpoint == "http://127.0.0.1:9000");
+  }
+  auto one_more = [&](const std::string& path) {
+    return parse_error(text + "[[mount]]\npath = \"" + path + "\"\nsource = \"s3://bkt\"\n");
+  };
+  const std::string last = "/etc/x.toml:" + std::to_string(3 + 4 * kMounts + 1) + ": key 'mount[10001].path': ";
+  CHECK(one_more("/mnt/bench/d0/x") == last + "expected a path outside every other [[mount]], got "
+                                             "\"/mnt/bench/d0/x\" (inside mount[1] \"/mnt/bench/d0\" at line 4)");
+  CHECK(one_more("/mnt/bench/d9999") ==
+        last + "expected a path no other [[mount]] has, got \"/mnt/bench/d9999\" (mount[10000] at line " +
+            std::to_string(3 + 4 * 9999 + 1) + " has it too)");
+  CHECK(one_more("/mnt/bench") ==
+        last + "expected a path outside every other [[mount]], got \"/mnt/bench\" (mount[1] \"/mnt/bench/d0\" "
+               "at line 4 is inside it)");
+  CHECK(parse_ok(text + "[[mount]]\npath = \"/mnt/bench/d1-0\"\nsource = \"s3://bkt\"\n").mounts.size() ==
+        kMounts + 1);
+}
+
 TEST_CASE("unknown keys and tables are errors that list what is known") {
   std::string store = parse_error("[store]\nregion = \"x\"\nregin = \"us-east-1\"\n");
   CHECK(store ==
