@@ -272,22 +272,8 @@ struct Section {
   }
 };
 
-// Paths in byte order, except that '/' sorts before every other byte: then
-// the paths inside "/a" ("/a/b", "/a/c/d") follow it at once, before "/a-b"
-// or "/a.x" can come between.
-struct PathLess {
-  bool operator()(std::string_view a, std::string_view b) const noexcept {
-    auto rank = [](char c) { return c == '/' ? 0 : static_cast<unsigned char>(c) + 1; };
-    std::size_t n = std::min(a.size(), b.size());
-    for (std::size_t i = 0; i < n; ++i) {
-      if (a[i] != b[i]) return rank(a[i]) < rank(b[i]);
-    }
-    return a.size() < b.size();
-  }
-};
-
 // Mount path -> its number in the file (mount[N]).
-using MountsByPath = std::map<std::string, std::size_t, PathLess>;
+using MountsByPath = std::map<std::string, std::size_t, config::PathLess>;
 
 enum class Zero { Allow, Refuse };
 
@@ -314,6 +300,7 @@ class Loader {
     read_store(section(root, "store"), &cfg.store);
     read_mounts(root, cfg.store, &cfg.mounts);
     read_log(section(root, "log"), &cfg.log);
+    check_needed(cfg);
     if (error_) return *error_;
     return cfg;
   }
@@ -535,7 +522,7 @@ class Loader {
     const auto& t = root.as_table();
     auto it = t.find("mount");
     if (it == t.end() || !it->second.is_array()) return;  // absent, or reported by check_top_level
-    MountsByPath before;
+    MountsByPath& before = by_path_;
     std::size_t number = 0;
     for (const toml::value& v : it->second.as_array()) {
       ++number;
@@ -620,6 +607,31 @@ class Loader {
     return false;
   }
 
+  // A mount at or above a directory that programs under the shim need
+  // takes it away from them (`path = "/etc"`: /etc/hosts, /etc/passwd, ...
+  // are gone), so it is refused; one below it ("/tmp/data") is fine. Of
+  // several, the first mount in the file is the one reported.
+  void check_needed(const Config& cfg) {
+    if (failed() || by_path_.empty()) return;
+    std::size_t first = 0;
+    const config::NeededDir* hidden = nullptr;
+    const std::vector<config::NeededDir> needed = config::needed_dirs(cfg);
+    for (const config::NeededDir& d : needed) {
+      for (std::string_view a = d.path; a.size() > 1; a = a.substr(0, a.rfind('/'))) {
+        auto it = by_path_.find(a);
+        if (it != by_path_.end() && (hidden == nullptr || it->second < first)) {
+          first = it->second;
+          hidden = &d;
+        }
+      }
+    }
+    if (hidden == nullptr) return;
+    Section s{"mount[" + std::to_string(first) + "]", nullptr};
+    expected(*mount_paths_[first - 1], s, "path",
+             "expected a path that hides no directory the programs under the shim need");
+    error_->message += " (it would hide " + hidden->what + ")";
+  }
+
   void read_log(const Section& s, LogConfig* l) {
     check_keys(s, {"level", "file"});
     read_enum<LogLevel>(s, "level", &l->level,
@@ -636,6 +648,7 @@ class Loader {
   std::string file_;
   Lines lines_;
   std::vector<const toml::value*> mount_paths_;  // each mount's path value, for the lines in messages
+  MountsByPath by_path_;                         // the mounts read so far
   std::optional<Error> error_;
 };
 

@@ -460,6 +460,59 @@ TEST_CASE("10,000 mounts load, and overlap among them is still caught") {
         kMounts + 1);
 }
 
+TEST_CASE("a mount may not be at or above a directory the programs under the shim need") {
+  auto mount_at = [](const std::string& path, const std::string& before = "") {
+    return before + "[[mount]]\npath = \"" + path + "\"\nsource = \"s3://bkt\"\n";
+  };
+  constexpr const char* kNeed = "expected a path that hides no directory the programs under the shim need";
+  for (const char* system : {"/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
+                             "/sys", "/dev", "/dev/shm", "/run", "/tmp", "/var/tmp"}) {
+    const std::string shown = system;
+    CAPTURE(shown);
+    CHECK(parse_error(mount_at(system)) == std::string("/etc/x.toml:2: key 'mount[1].path': ") + kNeed +
+                                               ", got \"" + system + "\" (it would hide the system directory " +
+                                               system + ")");
+  }
+  // Above one, however written.
+  CHECK(contains(parse_error(mount_at("/var")), "got \"/var\" (it would hide the system directory /var/tmp)"));
+  CHECK(contains(parse_error(mount_at("//usr/")), "got \"//usr/\" (it would hide the system directory /usr)"));
+  // The configuration's own places: spill_dir, the file's directory, log.file's, credentials files'.
+  const Broken own[] = {
+      {"[cache]\nspill_dir = \"/ssd/objcache\"\n[[mount]]\npath = \"/ssd\"\nsource = \"s3://bkt\"\n", 4,
+       "mount[1].path", "(it would hide cache.spill_dir \"/ssd/objcache\")"},
+      {"[cache]\nspill_dir = \"/ssd//x/../objcache/\"\n[[mount]]\npath = \"/ssd/objcache\"\nsource = \"s3://bkt\"\n",
+       4, "mount[1].path", "(it would hide cache.spill_dir \"/ssd//x/../objcache/\")"},
+      // Below /var/tmp is fine, but not the default spill_dir itself.
+      {"[[mount]]\npath = \"/var/tmp/objcache\"\nsource = \"s3://bkt\"\n", 2, "mount[1].path",
+       "(it would hide cache.spill_dir \"/var/tmp/objcache\")"},
+      {"[[mount]]\npath = \"/srv\"\nsource = \"s3://bkt\"\n[log]\nfile = \"/srv/logs/objcache.log\"\n", 2,
+       "mount[1].path", "(it would hide log.file \"/srv/logs/objcache.log\")"},
+      {"[[mount]]\npath = \"/keys\"\nsource = \"s3://bkt\"\n[[mount]]\npath = \"/mnt/a\"\nsource = "
+       "\"s3://bkt\"\ncredentials = \"file:/keys/oss.json\"\n",
+       2, "mount[1].path", "(it would hide the credentials file \"/keys/oss.json\")"},
+      // The first mount in the file that hides something is reported.
+      {"[[mount]]\npath = \"/mnt/a\"\nsource = \"s3://bkt\"\n[[mount]]\npath = \"/proc\"\nsource = "
+       "\"s3://bkt\"\n[[mount]]\npath = \"/dev\"\nsource = \"s3://bkt\"\n",
+       5, "mount[2].path", "got \"/proc\" (it would hide the system directory /proc)"},
+  };
+  for (const Broken& b : own) check_broken(b);
+  const std::string home_file = "/home/u/.config/objcache/config.toml";
+  auto r = parse_config(mount_at("/home/u/.config"), home_file);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message == home_file + ":2: key 'mount[1].path': " + kNeed +
+                                 ", got \"/home/u/.config\" (it would hide the configuration file \"" + home_file +
+                                 "\")");
+  // Below them, or beside them, is fine.
+  for (const char* fine : {"/tmp/x", "/var/tmp/data", "/etc/objcache-data", "/usr/local/data", "/mnt", "/home",
+                           "/var/lib/data", "/devices", "/tmpdata", "/ssd"}) {
+    const std::string shown = fine;
+    CAPTURE(shown);
+    CHECK(parse_ok(mount_at(fine)).mounts.size() == 1);
+  }
+  CHECK(parse_ok(mount_at("/home/u/data")).mounts.size() == 1);
+  CHECK(parse_config(mount_at("/home/u/.config/objcache/data"), home_file).ok());
+}
+
 TEST_CASE("unknown keys and tables are errors that list what is known") {
   std::string store = parse_error("[store]\nregion = \"x\"\nregin = \"us-east-1\"\n");
   CHECK(store ==
