@@ -284,7 +284,15 @@ std::vector<NeededDir> needed_dirs(const Config& cfg) {
   auto add = [&out](std::string path, std::string what) {
     if (path.size() > 1) out.push_back({std::move(path), std::move(what)});
   };
-  if (!cfg.cache.spill_dir.empty()) add(lexical(cfg.cache.spill_dir), "cache.spill_dir " + quote(cfg.cache.spill_dir));
+  const CacheConfig& c = cfg.cache;
+  if (!c.spill_dir.empty()) add(lexical(c.spill_dir), "cache.spill_dir " + quote(c.spill_dir));
+  // Where written files wait (upload/staging_dir.cpp's default_staging_dir;
+  // <spill_dir>/staging is inside spill_dir, checked above).
+  if (!c.staging_dir.empty()) {
+    add(lexical(c.staging_dir), "the staging directory " + quote(c.staging_dir));
+  } else if (c.spill_dir.empty()) {
+    add("/var/tmp/objcache/staging", "the staging directory \"/var/tmp/objcache/staging\"");
+  }
   if (!cfg.path.empty() && cfg.path.front() == '/') {
     add(parent_of(cfg.path), "the configuration file " + quote(cfg.path));
   }

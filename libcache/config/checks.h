@@ -32,8 +32,9 @@ struct NeededDir {
 
 // The directories programs under the shim cannot do without (/etc, /usr,
 // /bin, /sbin, /lib*, /proc, /sys, /dev, /dev/shm, /run, /tmp, /var/tmp),
-// then cfg's own: cache.spill_dir, and the directories of the
-// configuration file, of log.file and of every "file:" credentials file.
+// then cfg's own: cache.spill_dir, the staging directory, and the
+// directories of the configuration file, of log.file and of every "file:"
+// credentials file.
 std::vector<NeededDir> needed_dirs(const Config& cfg);
 
 // text in double quotes, with quotes, backslashes and control characters

@@ -482,6 +482,9 @@ TEST_CASE("a mount may not be at or above a directory the programs under the shi
        "mount[1].path", "(it would hide cache.spill_dir \"/ssd/objcache\")"},
       {"[cache]\nspill_dir = \"/ssd//x/../objcache/\"\n[[mount]]\npath = \"/ssd/objcache\"\nsource = \"s3://bkt\"\n",
        4, "mount[1].path", "(it would hide cache.spill_dir \"/ssd//x/../objcache/\")"},
+      // Without a spill_dir, written files wait in /var/tmp/objcache/staging.
+      {"[cache]\nspill_dir = \"\"\n[[mount]]\npath = \"/var/tmp/objcache\"\nsource = \"s3://bkt\"\n", 4,
+       "mount[1].path", "(it would hide the staging directory \"/var/tmp/objcache/staging\")"},
       // Below /var/tmp is fine, but not the default spill_dir itself.
       {"[[mount]]\npath = \"/var/tmp/objcache\"\nsource = \"s3://bkt\"\n", 2, "mount[1].path",
        "(it would hide cache.spill_dir \"/var/tmp/objcache\")"},
