@@ -463,7 +463,7 @@ class Loader {
   }
 
   void read_cache(const Section& s, CacheConfig* c) {
-    check_keys(s, {"name", "memory", "spill_dir", "spill_size", "page_size", "eviction"});
+    check_keys(s, {"name", "memory", "spill_dir", "spill_size", "page_size", "eviction", "staging_dir"});
     read_string(s, "name", &c->name, config::check_cache_name,
                 "expected a name of letters, digits, '.', '_' and '-'");
     read_size(s, "memory", &c->memory);
@@ -473,6 +473,10 @@ class Loader {
         [](const std::string& t) { return config::check_local_path(t, config::Tilde::Keep); },
         R"(expected "" or an absolute path)");
     read_size(s, "spill_size", &c->spill_size);
+    read_string(
+        s, "staging_dir", &c->staging_dir,
+        [](const std::string& t) { return config::check_local_path(t, config::Tilde::Keep); },
+        R"(expected "" or an absolute path)");
     read_size(s, "page_size", &c->page_size);
     std::uint64_t page = c->page_size;
     bool pow2 = page != 0 && (page & (page - 1)) == 0;

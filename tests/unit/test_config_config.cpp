@@ -651,3 +651,12 @@ TEST_CASE("parse_config never throws, whatever the bytes") {
     }
   }
 }
+
+TEST_CASE("cache.staging_dir: an absolute path, or an error naming the key") {
+  auto ok = parse_config("[cache]\nstaging_dir = \"/local/ssd/staging\"\n", "s.toml");
+  REQUIRE_MESSAGE(ok.ok(), ok.error().describe());
+  CHECK(ok->cache.staging_dir == "/local/ssd/staging");
+  auto bad = parse_config("[cache]\nstaging_dir = \"relative\"\n", "s.toml");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("s.toml:2: key 'cache.staging_dir'") != std::string::npos);
+}

@@ -74,14 +74,19 @@ CLI::App* add_command(CLI::App& app, const char* name, const char* summary, cons
 }
 
 Result<Config> load_global_config(const GlobalOptions& g) {
-  if (!g.config_path.empty()) return load_config(g.config_path);
-  auto found = find_config_path();
-  if (!found) {
-    return make_error(Status::ConfigError,
-                      "no configuration: pass --config FILE or set OBJCACHE_CONFIG (looked in "
-                      "~/.config/objcache/config.toml and /etc/objcache/config.toml)");
+  std::string path = g.config_path;
+  if (path.empty()) {
+    auto found = find_config_path();
+    if (!found) {
+      return make_error(Status::ConfigError,
+                        "no configuration: pass --config FILE or set OBJCACHE_CONFIG (looked in "
+                        "~/.config/objcache/config.toml and /etc/objcache/config.toml)");
+    }
+    path = *found;
   }
-  return load_config(*found);
+  auto cfg = load_config(path);
+  if (cfg) configure_logging(cfg->log);  // [log] holds for cachectl too
+  return cfg;
 }
 
 std::string shm_dir_override() {
