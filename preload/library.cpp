@@ -83,6 +83,29 @@ int template_fd(bool directory) {
   return expected;
 }
 
+// What a user debugging wants to see first: which file was read and what
+// it mounts. Nothing here is a secret (credentials are a spec like "env").
+void log_loaded(const Config& cfg) {
+  if (!log_enabled(LogLevel::Debug)) return;
+  const CacheConfig& c = cfg.cache;
+  log_line(LogLevel::Debug, "configuration %s: cache \"%s\" (memory %s, page_size %s, spill_dir \"%s\"), %zu mounts",
+           cfg.path.c_str(), c.name.c_str(), format_size(c.memory).c_str(), format_size(c.page_size).c_str(),
+           c.spill_dir.c_str(), cfg.mounts.size());
+  constexpr std::size_t kShown = 20;  // a file of 10,000 mounts: the first ones, then a count
+  for (std::size_t i = 0; i < cfg.mounts.size() && i < kShown; ++i) {
+    const MountConfig& m = cfg.mounts[i];
+    log_line(LogLevel::Debug,
+             "mount[%zu] %s = %s (endpoint \"%s\", region \"%s\", credentials %s, prefetch %s, "
+             "metadata_ttl %s%s)",
+             i + 1, m.path.c_str(), m.source_text.c_str(), m.store.endpoint.c_str(), m.store.region.c_str(),
+             m.store.credentials.c_str(), std::string(to_string(m.prefetch)).c_str(),
+             format_duration(m.metadata_ttl).c_str(), m.writable ? ", writable" : "");
+  }
+  if (cfg.mounts.size() > kShown) {
+    log_line(LogLevel::Debug, "... and %zu more mounts", cfg.mounts.size() - kShown);
+  }
+}
+
 }  // namespace
 
 void load() noexcept {
@@ -98,6 +121,8 @@ void load() noexcept {
     }
     if (cfg->mounts.empty()) return;
     g_config = new Config(std::move(*cfg));
+    configure_logging(g_config->log);
+    log_loaded(*g_config);
     g_table = new MountTable(g_config->mounts);
     refresh_real_cwd();
     // A virtual cwd handed over by exec (env_for_exec), if the kernel's cwd
@@ -138,13 +163,15 @@ Vfs* vfs(int* error) noexcept {
   if (const char* d = std::getenv("OBJCACHE_SHM_DIR"); d != nullptr) opts.shm_dir = d;
   auto made = Vfs::open(*g_config, opts);
   if (!made) {
-    say("cannot open the cache: " + made.error().describe());
+    log_line(LogLevel::Error, "cannot open the cache: %s", made.error().describe().c_str());
     g_vfs_error = to_errno(made.status());
     if (g_vfs_error == 0 || g_vfs_error == ENOENT) g_vfs_error = EIO;
     *error = g_vfs_error;
     return nullptr;
   }
   v = made->release();
+  log_line(LogLevel::Debug, "cache \"%s\" attached (segment in %s)", g_config->cache.name.c_str(),
+           opts.shm_dir.empty() ? "/dev/shm" : opts.shm_dir.c_str());
   g_vfs.store(v, std::memory_order_release);
   return v;
 }

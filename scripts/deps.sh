@@ -9,10 +9,12 @@ cd "$(dirname "$0")/.."
 packages=(
   # build
   g++ meson ninja-build pkg-config
-  libcurl4-openssl-dev libssl-dev libxxhash-dev libmimalloc-dev libtoml11-dev
+  libcurl4-openssl-dev libssl-dev libxxhash-dev libtoml11-dev
   libpugixml-dev nlohmann-json3-dev libcli11-dev
   # tests
   doctest-dev python3 ca-certificates sqlite3 tar coreutils
+  # tests: the shim under a malloc replacement preloaded beside it (run_passthrough.py)
+  libmimalloc2.0
   # tests: metadata lifetimes under a fake wall clock (tests/preload/run_outages.py)
   faketime
   # programs the shim is tested with (Debian's python3 and its packages)

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // The checks behind the config loader that need no TOML: cache names, local
-// paths, endpoints, regions, credential specs, sources and where the
-// configuration file is. Pure string work (plus stat for find_config_path).
+// paths, endpoints, regions, credential specs, sources, the directories no
+// mount may hide, and where the configuration file is. Pure string work
+// (plus stat for find_config_path).
 #include "config/checks.h"
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <optional>
+#include <set>
 
 #include "objcache/config.h"
 
@@ -232,6 +235,79 @@ Result<std::string> check_credentials(const std::string& text) {
   return invalid(kExpected, "", text);
 }
 
+
+bool PathLess::operator()(std::string_view a, std::string_view b) const noexcept {
+  auto rank = [](char c) { return c == '/' ? 0 : static_cast<unsigned char>(c) + 1; };
+  std::size_t n = std::min(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return rank(a[i]) < rank(b[i]);
+  }
+  return a.size() < b.size();
+}
+
+namespace {
+
+// path with "//", "." and ".." resolved as the shim resolves them (no
+// symlinks: mounts are matched by name); "/" for the root.
+std::string lexical(std::string_view path) {
+  std::string out;
+  std::size_t pos = 0;
+  while (pos <= path.size()) {
+    std::size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view seg = path.substr(pos, end - pos);
+    if (seg == "..") {
+      out.resize(out.empty() ? 0 : out.rfind('/'));
+    } else if (!seg.empty() && seg != ".") {
+      out += '/';
+      out += seg;
+    }
+    pos = end + 1;
+  }
+  return out.empty() ? "/" : out;
+}
+
+std::string parent_of(std::string_view file) {
+  std::string p = lexical(file);
+  std::size_t slash = p.rfind('/');
+  return slash == 0 ? "/" : p.substr(0, slash);
+}
+
+}  // namespace
+
+std::vector<NeededDir> needed_dirs(const Config& cfg) {
+  std::vector<NeededDir> out;
+  for (const char* d : {"/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sys",
+                        "/dev", "/dev/shm", "/run", "/tmp", "/var/tmp"}) {
+    out.push_back({d, std::string("the system directory ") + d});
+  }
+  auto add = [&out](std::string path, std::string what) {
+    if (path.size() > 1) out.push_back({std::move(path), std::move(what)});
+  };
+  const CacheConfig& c = cfg.cache;
+  if (!c.spill_dir.empty()) add(lexical(c.spill_dir), "cache.spill_dir " + quote(c.spill_dir));
+  // Where written files wait (upload/staging_dir.cpp's default_staging_dir;
+  // <spill_dir>/staging is inside spill_dir, checked above).
+  if (!c.staging_dir.empty()) {
+    add(lexical(c.staging_dir), "the staging directory " + quote(c.staging_dir));
+  } else if (c.spill_dir.empty()) {
+    add("/var/tmp/objcache/staging", "the staging directory \"/var/tmp/objcache/staging\"");
+  }
+  if (!cfg.path.empty() && cfg.path.front() == '/') {
+    add(parent_of(cfg.path), "the configuration file " + quote(cfg.path));
+  }
+  if (!cfg.log.file.empty()) add(parent_of(cfg.log.file), "log.file " + quote(cfg.log.file));
+  std::set<std::string> seen;  // credentials files, each once (10,000 mounts often share one)
+  auto add_credentials = [&](const std::string& spec) {
+    if (spec.rfind("file:", 0) != 0) return;
+    std::string file = spec.substr(5);
+    if (!seen.insert(file).second) return;
+    add(parent_of(file), "the credentials file " + quote(file));
+  };
+  add_credentials(cfg.store.credentials);
+  for (const MountConfig& m : cfg.mounts) add_credentials(m.store.credentials);
+  return out;
+}
 
 }  // namespace config
 

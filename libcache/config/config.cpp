@@ -13,6 +13,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <limits>
+#include <map>
 #include <new>
 #include <optional>
 #include <sstream>
@@ -75,7 +76,34 @@ std::string describe(const toml::value& v) {
   }
 }
 
-std::uint32_t line_of(const toml::value& v) { return static_cast<std::uint32_t>(v.location().line()); }
+// The line of a value. toml11 3.7 finds it by counting the newlines before
+// the value on every call (source_location's constructor), which made a
+// file of thousands of [[mount]]s take minutes; this counts them once and
+// answers by binary search over the offsets of the newlines.
+class Lines {
+ public:
+  std::uint32_t of(const toml::value& v) {
+    const auto* r = dynamic_cast<const toml::detail::region*>(toml::detail::get_region(v));
+    if (r == nullptr || !r->is_ok()) return static_cast<std::uint32_t>(v.location().line());
+    const std::vector<char>* src = r->source().get();
+    if (src != source_) index(*src);
+    auto offset = static_cast<std::size_t>(r->first() - r->begin());
+    auto before = std::lower_bound(newlines_.begin(), newlines_.end(), offset) - newlines_.begin();
+    return static_cast<std::uint32_t>(before + 1);
+  }
+
+ private:
+  void index(const std::vector<char>& src) {
+    source_ = &src;
+    newlines_.clear();
+    for (std::size_t i = 0; i < src.size(); ++i) {
+      if (src[i] == '\n') newlines_.push_back(i);
+    }
+  }
+
+  const std::vector<char>* source_ = nullptr;  // the text newlines_ indexes
+  std::vector<std::size_t> newlines_;          // offsets of its '\n's
+};
 
 std::string where(const std::string& file, std::uint32_t line) {
   return line == 0 ? file : file + ":" + std::to_string(line);
@@ -83,13 +111,17 @@ std::string where(const std::string& file, std::uint32_t line) {
 
 // A table's entries in file order, so that the first problem reported is
 // the first one in the file whatever the hash map's order.
-std::vector<std::pair<const std::string*, const toml::value*>> entries_in_order(const toml::value& table) {
-  std::vector<std::pair<const std::string*, const toml::value*>> out;
-  for (const auto& [k, v] : table.as_table()) out.emplace_back(&k, &v);
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    std::uint32_t la = line_of(*a.second);
-    std::uint32_t lb = line_of(*b.second);
-    return la != lb ? la < lb : *a.first < *b.first;
+struct Entry {
+  std::uint32_t line;
+  const std::string* key;
+  const toml::value* value;
+};
+
+std::vector<Entry> entries_in_order(const toml::value& table, Lines& lines) {
+  std::vector<Entry> out;
+  for (const auto& [k, v] : table.as_table()) out.push_back({lines.of(v), &k, &v});
+  std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) {
+    return a.line != b.line ? a.line < b.line : *a.key < *b.key;
   });
   return out;
 }
@@ -240,6 +272,9 @@ struct Section {
   }
 };
 
+// Mount path -> its number in the file (mount[N]).
+using MountsByPath = std::map<std::string, std::size_t, config::PathLess>;
+
 enum class Zero { Allow, Refuse };
 
 using StringCheck = Result<std::string> (*)(const std::string&);
@@ -265,6 +300,7 @@ class Loader {
     read_store(section(root, "store"), &cfg.store);
     read_mounts(root, cfg.store, &cfg.mounts);
     read_log(section(root, "log"), &cfg.log);
+    check_needed(cfg);
     if (error_) return *error_;
     return cfg;
   }
@@ -278,7 +314,7 @@ class Loader {
 
   // "FILE:LINE: key 'cache.memory': what"
   void fail_key(const toml::value& v, const Section& s, std::string_view key, std::string_view what) {
-    fail(line_of(v), "key '" + s.name + "." + std::string(key) + "': " + std::string(what));
+    fail(lines_.of(v), "key '" + s.name + "." + std::string(key) + "': " + std::string(what));
   }
 
   void expected(const toml::value& v, const Section& s, std::string_view key, std::string_view expectation) {
@@ -302,20 +338,20 @@ class Loader {
 
   void check_top_level(const toml::value& root) {
     constexpr std::string_view kKnown = "cache, store, mount, log";
-    for (const auto& [key, v] : entries_in_order(root)) {
+    for (const auto& [line, key, v] : entries_in_order(root, lines_)) {
       const std::string& k = *key;
       if (k == "cache" || k == "store" || k == "log") {
         if (!v->is_table()) {
-          fail(line_of(*v), "key '" + k + "': expected a table [" + k + "], got " + describe(*v));
+          fail(line, "key '" + k + "': expected a table [" + k + "], got " + describe(*v));
         }
       } else if (k == "mount") {
         if (!v->is_array()) {
-          fail(line_of(*v), "key 'mount': expected an array of tables [[mount]], got " + describe(*v));
+          fail(line, "key 'mount': expected an array of tables [[mount]], got " + describe(*v));
         }
       } else if (v->is_table()) {
-        fail(line_of(*v), "unknown table '" + show_key(k) + "' (known tables: " + std::string(kKnown) + ")");
+        fail(line, "unknown table '" + show_key(k) + "' (known tables: " + std::string(kKnown) + ")");
       } else {
-        fail(line_of(*v),
+        fail(line,
              "unknown key '" + show_key(k) + "' (keys belong in the tables " + std::string(kKnown) + ")");
       }
     }
@@ -323,9 +359,9 @@ class Loader {
 
   void check_keys(const Section& s, std::initializer_list<std::string_view> known) {
     if (s.table == nullptr || failed()) return;
-    for (const auto& [key, v] : entries_in_order(*s.table)) {
+    for (const auto& [line, key, v] : entries_in_order(*s.table, lines_)) {
       if (std::find(known.begin(), known.end(), *key) != known.end()) continue;
-      fail(line_of(*v),
+      fail(line,
            "unknown key '" + s.name + "." + show_key(*key) + "' (known keys: " + join(known) + ")");
       return;
     }
@@ -427,7 +463,7 @@ class Loader {
   }
 
   void read_cache(const Section& s, CacheConfig* c) {
-    check_keys(s, {"name", "memory", "spill_dir", "spill_size", "page_size", "eviction"});
+    check_keys(s, {"name", "memory", "spill_dir", "spill_size", "page_size", "eviction", "staging_dir"});
     read_string(s, "name", &c->name, config::check_cache_name,
                 "expected a name of letters, digits, '.', '_' and '-'");
     read_size(s, "memory", &c->memory);
@@ -437,6 +473,10 @@ class Loader {
         [](const std::string& t) { return config::check_local_path(t, config::Tilde::Keep); },
         R"(expected "" or an absolute path)");
     read_size(s, "spill_size", &c->spill_size);
+    read_string(
+        s, "staging_dir", &c->staging_dir,
+        [](const std::string& t) { return config::check_local_path(t, config::Tilde::Keep); },
+        R"(expected "" or an absolute path)");
     read_size(s, "page_size", &c->page_size);
     std::uint64_t page = c->page_size;
     bool pow2 = page != 0 && (page & (page - 1)) == 0;
@@ -486,23 +526,21 @@ class Loader {
     const auto& t = root.as_table();
     auto it = t.find("mount");
     if (it == t.end() || !it->second.is_array()) return;  // absent, or reported by check_top_level
-    std::vector<const toml::value*> paths;  // each mount's path value, for the lines in messages
+    MountsByPath& before = by_path_;
     std::size_t number = 0;
     for (const toml::value& v : it->second.as_array()) {
       ++number;
       Section s{"mount[" + std::to_string(number) + "]", &v};
       if (!v.is_table()) {
-        fail(line_of(v), "key '" + s.name + "': expected a table with path and source, got " + describe(v));
+        fail(lines_.of(v), "key '" + s.name + "': expected a table with path and source, got " + describe(v));
         return;
       }
       MountConfig m;
       m.store = base;
       read_mount(s, &m);
-      if (failed()) return;
-      for (std::size_t i = 0; i < mounts->size(); ++i) {
-        if (!check_overlap(s, m.path, i + 1, (*mounts)[i].path, *paths[i])) return;
-      }
-      paths.push_back(s.find("path"));
+      if (failed() || !check_overlap(s, m.path, before)) return;
+      before.emplace(m.path, number);
+      mount_paths_.push_back(s.find("path"));
       mounts->push_back(std::move(m));
     }
   }
@@ -532,27 +570,70 @@ class Loader {
   }
 
   // Two mounts may neither share a path nor nest: which one would own
-  // /mnt/a/b/x if both /mnt/a and /mnt/a/b were mounted?
-  bool check_overlap(const Section& s, const std::string& path, std::size_t other_number,
-                     const std::string& other, const toml::value& other_value) {
+  // /mnt/a/b/x if both /mnt/a and /mnt/a/b were mounted? before holds the
+  // mounts read so far, which do not overlap, in PathLess order: a mount's
+  // parent among them comes just before it and its children just after,
+  // so each mount costs a lookup (a file of 10,000 mounts loads at once).
+  bool check_overlap(const Section& s, const std::string& path, const MountsByPath& before) {
     auto inside = [](const std::string& child, const std::string& parent) {
       return child.size() > parent.size() && child.compare(0, parent.size(), parent) == 0 &&
              child[parent.size()] == '/';
     };
-    std::string other_name = "mount[" + std::to_string(other_number) + "]";
-    std::string at = " at line " + std::to_string(line_of(other_value));
+    auto it = before.lower_bound(path);
+    auto other = before.end();
+    enum { Same, Inside, Holds } relation = Same;
+    if (it != before.end() && it->first == path) {
+      other = it;
+    } else if (it != before.begin() && inside(path, std::prev(it)->first)) {
+      other = std::prev(it);
+      relation = Inside;
+    } else {
+      // The earliest in the file of the mounts inside this one.
+      for (auto j = it; j != before.end() && inside(j->first, path); ++j) {
+        if (other == before.end() || j->second < other->second) other = j;
+      }
+      relation = Holds;
+    }
+    if (other == before.end()) return true;
+    std::string other_name = "mount[" + std::to_string(other->second) + "]";
+    std::string at = " at line " + std::to_string(lines_.of(*mount_paths_[other->second - 1]));
     const toml::value& v = *s.find("path");
-    if (path == other) {
+    if (relation == Same) {
       expected(v, s, "path", "expected a path no other [[mount]] has");
       error_->message += " (" + other_name + at + " has it too)";
-    } else if (inside(path, other)) {
+    } else if (relation == Inside) {
       expected(v, s, "path", "expected a path outside every other [[mount]]");
-      error_->message += " (inside " + other_name + " " + quote(other) + at + ")";
-    } else if (inside(other, path)) {
+      error_->message += " (inside " + other_name + " " + quote(other->first) + at + ")";
+    } else {
       expected(v, s, "path", "expected a path outside every other [[mount]]");
-      error_->message += " (" + other_name + " " + quote(other) + at + " is inside it)";
+      error_->message += " (" + other_name + " " + quote(other->first) + at + " is inside it)";
     }
-    return !failed();
+    return false;
+  }
+
+  // A mount at or above a directory that programs under the shim need
+  // takes it away from them (`path = "/etc"`: /etc/hosts, /etc/passwd, ...
+  // are gone), so it is refused; one below it ("/tmp/data") is fine. Of
+  // several, the first mount in the file is the one reported.
+  void check_needed(const Config& cfg) {
+    if (failed() || by_path_.empty()) return;
+    std::size_t first = 0;
+    const config::NeededDir* hidden = nullptr;
+    const std::vector<config::NeededDir> needed = config::needed_dirs(cfg);
+    for (const config::NeededDir& d : needed) {
+      for (std::string_view a = d.path; a.size() > 1; a = a.substr(0, a.rfind('/'))) {
+        auto it = by_path_.find(a);
+        if (it != by_path_.end() && (hidden == nullptr || it->second < first)) {
+          first = it->second;
+          hidden = &d;
+        }
+      }
+    }
+    if (hidden == nullptr) return;
+    Section s{"mount[" + std::to_string(first) + "]", nullptr};
+    expected(*mount_paths_[first - 1], s, "path",
+             "expected a path that hides no directory the programs under the shim need");
+    error_->message += " (it would hide " + hidden->what + ")";
   }
 
   void read_log(const Section& s, LogConfig* l) {
@@ -569,6 +650,9 @@ class Loader {
   }
 
   std::string file_;
+  Lines lines_;
+  std::vector<const toml::value*> mount_paths_;  // each mount's path value, for the lines in messages
+  MountsByPath by_path_;                         // the mounts read so far
   std::optional<Error> error_;
 };
 

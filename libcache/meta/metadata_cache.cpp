@@ -106,24 +106,32 @@ Node MetadataCache::dir_node(int m, std::string prefix) const {
 // ---- listings -----------------------------------------------------------------
 
 std::shared_ptr<const Listing> MetadataCache::memo_get(const std::string& k, std::uint64_t nonce) {
-  std::lock_guard<std::mutex> g(memo_mu_);
-  auto it = memo_.find(k);
-  return it == memo_.end() || it->second.nonce != nonce ? nullptr : it->second.listing;
+  MemoShard& s = shard(k);
+  std::lock_guard<std::mutex> g(s.mu);
+  auto it = s.map.find(k);
+  return it == s.map.end() || it->second.nonce != nonce ? nullptr : it->second.listing;
 }
 
 void MetadataCache::memo_put(const std::string& k, std::uint64_t nonce, std::shared_ptr<const Listing> l) {
-  std::lock_guard<std::mutex> g(memo_mu_);
-  if (memo_entries_ + l->size() > kMemoMaxEntries) {
-    memo_.clear();
-    memo_entries_ = 0;
+  MemoShard& s = shard(k);
+  std::lock_guard<std::mutex> g(s.mu);
+  if (s.entries + l->size() > kMemoMaxEntries / kMemoShards + l->size() / 2) {
+    s.map.clear();
+    s.entries = 0;
   }
-  memo_entries_ += l->size();
-  memo_[k] = MemoEntry{nonce, std::move(l)};
+  auto [it, fresh] = s.map.try_emplace(k);
+  if (!fresh) s.entries -= it->second.listing ? it->second.listing->size() : 0;
+  s.entries += l->size();
+  it->second = MemoEntry{nonce, std::move(l)};
 }
 
 void MetadataCache::memo_erase(const std::string& k) {
-  std::lock_guard<std::mutex> g(memo_mu_);
-  memo_.erase(k);
+  MemoShard& s = shard(k);
+  std::lock_guard<std::mutex> g(s.mu);
+  auto it = s.map.find(k);
+  if (it == s.map.end()) return;
+  s.entries -= it->second.listing ? it->second.listing->size() : 0;
+  s.map.erase(it);
 }
 
 Result<Listing> MetadataCache::fetch_listing(int m, const std::string& prefix) {

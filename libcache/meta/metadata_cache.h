@@ -14,9 +14,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
+#include <array>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 
@@ -70,8 +71,12 @@ class MetadataCache {
   bool fresh(int m, std::int64_t made_ms) const;
   std::int64_t now_ms() const { return clock_(); }
 
-  void lock_for_fork() { memo_mu_.lock(); }
-  void unlock_after_fork() { memo_mu_.unlock(); }
+  void lock_for_fork() {
+    for (auto& s : memo_) s.mu.lock();
+  }
+  void unlock_after_fork() {
+    for (auto& s : memo_) s.mu.unlock();
+  }
 
  private:
   struct MemoEntry {
@@ -102,11 +107,19 @@ class MetadataCache {
   WallClock clock_;
 
   // This process's decoded listings by (mount, prefix), each valid while
-  // the shared record still names its nonce.
-  std::mutex memo_mu_;
-  std::map<std::string, MemoEntry> memo_;
-  std::size_t memo_entries_ = 0;
-  static constexpr std::size_t kMemoMaxEntries = 200000;
+  // the shared record still names its nonce. Sharded (64 short-held
+  // mutexes, no global lock): lookups of different directories never meet.
+  // Plain mutexes: a forked child unlocks what its parent's fork handler
+  // took, which a pthread rwlock (it records its writer's tid) refuses.
+  struct MemoShard {
+    std::mutex mu;
+    std::unordered_map<std::string, MemoEntry> map;
+    std::size_t entries = 0;  // directory entries held
+  };
+  static constexpr std::size_t kMemoShards = 64;
+  static constexpr std::size_t kMemoMaxEntries = 200000;  // over all shards
+  MemoShard& shard(const std::string& k) { return memo_[std::hash<std::string>{}(k) % kMemoShards]; }
+  std::array<MemoShard, kMemoShards> memo_;
 };
 
 }  // namespace objcache::meta

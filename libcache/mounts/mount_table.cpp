@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "objcache/mount_table.h"
 
+#include <algorithm>
+
 #include "mounts/path_rules.h"
 
 namespace objcache {
@@ -20,30 +22,47 @@ MountTable::MountTable(std::vector<MountConfig> mounts) noexcept : mounts_(std::
       if (!p.empty() && p.front() == '/' && !has_nul(p) && p.size() <= mounts::kMaxPathLength) {
         e.path = "/";
         mounts::append_lexical(e.path, p);
-        if (e.path == "/") has_root_mount_ = true;
       }
       e.prefix = m.source.prefix;
       if (!e.prefix.empty() && e.prefix.back() != '/') e.prefix += '/';
       entries_.push_back(std::move(e));
     }
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      const std::string& p = entries_[i].path;
+      if (p == "/" && root_mount_ < 0) root_mount_ = static_cast<int>(i);
+      if (p.size() > 1) by_path_.push_back(static_cast<std::uint32_t>(i));
+    }
+    std::stable_sort(by_path_.begin(), by_path_.end(), [this](std::uint32_t a, std::uint32_t b) {
+      return entries_[a].path < entries_[b].path;
+    });
   } catch (const std::exception&) {
     // Out of memory at start-up: own nothing rather than half a table.
     entries_.clear();
     mounts_.clear();
-    has_root_mount_ = false;
+    by_path_.clear();
+    root_mount_ = -1;
   }
 }
 
-int MountTable::find(std::string_view normalized) const noexcept {
-  int best = -1;
-  std::size_t best_len = 0;
-  for (std::size_t i = 0; i < entries_.size(); ++i) {
-    const std::string& mp = entries_[i].path;
-    if (mp.empty() || !mounts::is_within(normalized, mp)) continue;
-    if (best < 0 || mp.size() > best_len) {
-      best = static_cast<int>(i);
-      best_len = mp.size();
-    }
+int MountTable::find(std::string_view path) const noexcept {
+  // Walk path's components, narrowing [lo, hi) of by_path_ to the mount
+  // paths that begin with the components seen so far (matched bytes of
+  // them): sorted paths sharing a prefix are contiguous, and the shortest,
+  // the one that ends there, comes first.
+  int best = root_mount_;
+  std::size_t lo = 0;
+  std::size_t hi = by_path_.size();
+  std::size_t matched = 0;
+  mounts::Components it(path);
+  std::string_view c;
+  while (lo < hi && it.next(c)) {
+    auto first = by_path_.begin();
+    auto below = [&](std::uint32_t i) { return mounts::compare_component(entries_[i].path, matched, c) < 0; };
+    auto at = [&](std::uint32_t i) { return mounts::compare_component(entries_[i].path, matched, c) == 0; };
+    lo = static_cast<std::size_t>(std::partition_point(first + lo, first + hi, below) - first);
+    hi = static_cast<std::size_t>(std::partition_point(first + lo, first + hi, at) - first);
+    matched += 1 + c.size();
+    if (lo < hi && entries_[by_path_[lo]].path.size() == matched) best = static_cast<int>(by_path_[lo]);
   }
   return best;
 }
@@ -133,10 +152,7 @@ std::string MountTable::local_path(int mount, std::string_view key) const noexce
 bool MountTable::maybe_ours(std::string_view p) const noexcept {
   if (p.empty() || p.front() != '/') return true;  // relative: only resolve knows
   if (p.size() > mounts::kMaxPathLength || has_nul(p)) return false;
-  if (has_root_mount_) return true;
-  for (const Entry& e : entries_) {
-    if (!e.path.empty() && mounts::components_start_with(p, e.path)) return true;
-  }
+  if (find(p) >= 0) return true;
   // No mount on the face of it; a ".." could still lead into one.
   return mounts::has_dotdot(p);
 }

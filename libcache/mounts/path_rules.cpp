@@ -40,20 +40,13 @@ bool has_dotdot(std::string_view path) noexcept {
   return false;
 }
 
-bool is_within(std::string_view path, std::string_view mount) noexcept {
-  if (mount == "/") return !path.empty() && path.front() == '/';
-  return path.starts_with(mount) && (path.size() == mount.size() || path[mount.size()] == '/');
-}
-
-bool components_start_with(std::string_view path, std::string_view mount) noexcept {
-  Components p(path);
-  Components m(mount);
-  std::string_view pc;
-  std::string_view mc;
-  while (m.next(mc)) {
-    if (!p.next(pc) || pc != mc) return false;
-  }
-  return true;
+int compare_component(std::string_view path, std::size_t matched, std::string_view component) noexcept {
+  std::string_view rest = path.substr(matched);
+  if (rest.empty()) return -1;
+  if (rest.front() != '/') return static_cast<unsigned char>(rest.front()) < '/' ? -1 : 1;
+  rest.remove_prefix(1);
+  // char_traits<char>::compare is memcmp: unsigned, like std::string's <.
+  return rest.substr(0, component.size()).compare(component);
 }
 
 bool is_clean_relative(std::string_view rel) noexcept {

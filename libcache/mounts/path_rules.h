@@ -36,14 +36,11 @@ void append_lexical(std::string& out, std::string_view path);
 // Whether path has a ".." component.
 bool has_dotdot(std::string_view path) noexcept;
 
-// Whether the normalized absolute path is mount or below it, at a component
-// boundary ("/mnt/database" is not below "/mnt/data").
-bool is_within(std::string_view path, std::string_view mount) noexcept;
-
-// Whether path's components (empty ones and "." skipped) begin with those of
-// mount, a normalized absolute path. For a path without ".." this is
-// is_within of its normalized form, without building it.
-bool components_start_with(std::string_view path, std::string_view mount) noexcept;
+// How path, after its first `matched` bytes, compares with "/" + component
+// over the length of the latter, in byte order (unsigned): < 0, 0 when path
+// goes on with "/component" (maybe more after it), > 0. matched is at most
+// path.size().
+int compare_component(std::string_view path, std::size_t matched, std::string_view component) noexcept;
 
 // Whether rel ("" or "a/b") has only non-empty components other than "."
 // and "..", and no NUL: a relative path that is already normalized.

@@ -2,12 +2,14 @@
 // Readahead: the decision to fetch the pages ahead of a sequential reader of
 // a large object. Per object, the page expected next and a window that
 // doubles (up to kMaxBytes) while reads stay sequential; a jump starts
-// over. It only decides: the fetcher queues and sends the GETs.
+// over. It only decides: the fetcher queues and sends the GETs. No lock:
+// each object's state is one 64-bit word of a table, updated by CAS (two
+// objects hashing to one slot take it from each other; readahead is a hint).
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
-#include <mutex>
-#include <unordered_map>
 
 #include "fetch/fetcher.h"
 
@@ -16,7 +18,7 @@ namespace objcache::prefetch {
 class Readahead {
  public:
   static constexpr std::uint64_t kMaxBytes = 64ull << 20;  // the largest window
-  static constexpr std::size_t kMaxSequences = 4096;       // objects tracked per process
+  static constexpr std::size_t kSlots = 4096;              // objects tracked per process
 
   explicit Readahead(fetch::Fetcher& fetcher);
 
@@ -24,19 +26,11 @@ class Readahead {
   // pages ahead while the reads are sequential.
   void after_read(const fetch::FetchTarget& t, std::uint32_t page);
 
-  void lock_for_fork() { mu_.lock(); }
-  void unlock_after_fork() { mu_.unlock(); }
-
  private:
-  struct Sequence {
-    std::uint32_t next = 0;
-    std::uint32_t window = 0;
-    std::uint32_t ahead_until = 0;  // pages below this are queued already
-  };
-
   fetch::Fetcher& fetcher_;
-  std::mutex mu_;
-  std::unordered_map<std::uint64_t, Sequence> sequences_;
+  // Per slot: [tag:16][next page:24][window:12][queued beyond next:12]
+  // (relaxed: a hint; the CAS makes each update whole).
+  std::array<std::atomic<std::uint64_t>, kSlots> slots_{};
 };
 
 }  // namespace objcache::prefetch

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -53,25 +54,44 @@ Error io_error(const std::string& what, const std::string& path, int err) {
                     "spill: " + what + " " + path + ": " + errno_text(err));
 }
 
-// mkdir -p with mode 0700 for every directory it creates.
-Result<void> make_dir(const std::string& dir) {
+// mkdir -p with mode 0700 for every directory it creates, then the
+// directory itself, opened: it must be ours and writable by nobody else,
+// or another user could swap, remove or plant the files in it. The files
+// are then opened relative to this descriptor, so the directory checked is
+// the one used.
+Result<Fd> open_dir(const std::string& dir) {
   for (std::size_t pos = 1; pos <= dir.size(); ++pos) {
     if (pos != dir.size() && dir[pos] != '/') continue;
     std::string part = dir.substr(0, pos);
     if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST)
       return io_error("cannot create directory", part, errno);
   }
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOTDIR) return make_error(Status::InvalidArgument, "spill: " + dir + " is not a directory");
+    return io_error("cannot open directory", dir, errno);
+  }
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) return io_error("cannot stat", dir, errno);
-  if (!S_ISDIR(st.st_mode))
-    return make_error(Status::InvalidArgument, "spill: " + dir + " is not a directory");
-  return {};
+  if (::fstat(fd.get(), &st) != 0) return io_error("cannot stat", dir, errno);
+  if (st.st_uid != ::geteuid()) {
+    return make_error(Status::AccessDenied, "spill: " + dir + " belongs to uid " + std::to_string(st.st_uid) +
+                                                ", not to this user (uid " + std::to_string(::geteuid()) +
+                                                "): give the SSD tier a directory of its own");
+  }
+  if ((st.st_mode & 022) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return make_error(Status::AccessDenied, "spill: " + dir + " is writable by others (mode " + mode +
+                                                "): chmod 700 it");
+  }
+  return fd;
 }
 
-// Opens path read-write, creating it 0600; refuses a symlink, anything but
-// a regular file, and a file another user owns.
-Result<Fd> open_private(const std::string& path, int extra_flags) {
-  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | extra_flags, 0600));
+// Opens name in dir read-write, creating it 0600; refuses a symlink,
+// anything but a regular file, a file another user owns and one others may
+// write (readable ones are made private). path is for messages.
+Result<Fd> open_private(int dir, const std::string& name, const std::string& path, int extra_flags) {
+  Fd fd(::openat(dir, name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | extra_flags, 0600));
   if (fd.get() < 0) {
     int err = errno;
     if (err == ELOOP) return make_error(Status::AccessDenied, "spill: " + path + " is a symlink");
@@ -83,6 +103,8 @@ Result<Fd> open_private(const std::string& path, int extra_flags) {
     return make_error(Status::AccessDenied, "spill: " + path + " is not a regular file");
   if (st.st_uid != ::geteuid())
     return make_error(Status::AccessDenied, "spill: " + path + " belongs to another user");
+  if ((st.st_mode & 022) != 0)
+    return make_error(Status::AccessDenied, "spill: " + path + " is writable by others: chmod 600 it");
   if ((st.st_mode & 077) != 0 && ::fchmod(fd.get(), 0600) != 0)
     return io_error("cannot chmod 0600", path, errno);
   return fd;
@@ -104,8 +126,8 @@ std::uint64_t random_nonce() {
 // Holds an exclusive flock() on the lock file for its lifetime.
 class FileLock {
  public:
-  static Result<FileLock> acquire(const std::string& path) {
-    auto fd = open_private(path, 0);
+  static Result<FileLock> acquire(int dir, const std::string& name, const std::string& path) {
+    auto fd = open_private(dir, name, path, 0);
     if (!fd) return fd.error();
     while (::flock(fd->get(), LOCK_EX) != 0) {
       if (errno != EINTR) return io_error("cannot lock", path, errno);
@@ -161,23 +183,32 @@ std::string unusable_reason(const Mapping& m, const Geometry& g, std::uint64_t i
 
 }  // namespace
 
+std::string spill_file_name(const std::string& cache_name, const char* suffix) {
+  return "objcache-" + std::to_string(::geteuid()) + "-" + cache_name + suffix;
+}
+
 std::string spill_path(const std::string& dir, const std::string& cache_name, const char* suffix) {
-  return dir + "/objcache-" + std::to_string(::geteuid()) + "-" + cache_name + suffix;
+  return dir + "/" + spill_file_name(cache_name, suffix);
 }
 
 Result<SpillFiles> open_spill_files(const std::string& dir, const std::string& cache_name,
                                     const Geometry& g) {
-  if (auto r = make_dir(dir); !r) return r.error();
-  const std::string index_path = spill_path(dir, cache_name, ".index");
-  const std::string data_path = spill_path(dir, cache_name, ".data");
+  auto dir_fd = open_dir(dir);
+  if (!dir_fd) return dir_fd.error();
+  const int d = dir_fd->get();
+  const std::string index_name = spill_file_name(cache_name, ".index");
+  const std::string data_name = spill_file_name(cache_name, ".data");
+  const std::string lock_name = spill_file_name(cache_name, ".lock");
+  const std::string index_path = dir + "/" + index_name;
+  const std::string data_path = dir + "/" + data_name;
   // Opening, checking and recreating happen under one lock so that two
   // processes starting together agree on a single pair of files.
-  auto lock = FileLock::acquire(spill_path(dir, cache_name, ".lock"));
+  auto lock = FileLock::acquire(d, lock_name, dir + "/" + lock_name);
   if (!lock) return lock.error();
 
-  auto index_fd = open_private(index_path, 0);
+  auto index_fd = open_private(d, index_name, index_path, 0);
   if (!index_fd) return index_fd.error();
-  auto data_fd = open_private(data_path, 0);
+  auto data_fd = open_private(d, data_name, data_path, 0);
   if (!data_fd) return data_fd.error();
   auto index_bytes = file_bytes(index_fd->get(), index_path);
   if (!index_bytes) return index_bytes.error();
@@ -202,11 +233,11 @@ Result<SpillFiles> open_spill_files(const std::string& dir, const std::string& c
       map.reset();
       // Unlink rather than truncate: a process still mapping the old index
       // must not take SIGBUS; it keeps its inodes until it closes them.
-      ::unlink(index_path.c_str());
-      ::unlink(data_path.c_str());
-      index_fd = open_private(index_path, O_EXCL);
+      ::unlinkat(d, index_name.c_str(), 0);
+      ::unlinkat(d, data_name.c_str(), 0);
+      index_fd = open_private(d, index_name, index_path, O_EXCL);
       if (!index_fd) return index_fd.error();
-      data_fd = open_private(data_path, O_EXCL);
+      data_fd = open_private(d, data_name, data_path, O_EXCL);
       if (!data_fd) return data_fd.error();
       fresh = true;
       recreated = true;
@@ -223,6 +254,9 @@ Result<SpillFiles> open_spill_files(const std::string& dir, const std::string& c
   // Blocks are read whole, at random: readahead would only read neighbours.
   (void)::posix_fadvise(data_fd->get(), 0, 0, POSIX_FADV_RANDOM);
 
+  OC_DEBUG("spill: %s %s (capacity %llu bytes, page %llu bytes)", fresh ? "created" : "reopened",
+           data_path.c_str(), static_cast<unsigned long long>(g.capacity),
+           static_cast<unsigned long long>(g.page_size));
   SpillFiles files;
   const std::size_t len = map.size();
   files.index = std::make_unique<SpillIndex>(map.release(), len);

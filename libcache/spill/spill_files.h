@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Opens the files of one spill tier: creates spill_dir (0700) and the data,
-// index and lock files (0600, O_NOFOLLOW, owner checked), and under the lock
-// file checks the index header, recreating both files when it does not
+// Opens the files of one spill tier: creates spill_dir (0700) and refuses
+// one that another user owns or others may write; opens the data, index and
+// lock files in it (0600, O_NOFOLLOW, owner and mode checked), and under the
+// lock file checks the index header, recreating both files when it does not
 // match (logged). Never reads or writes blocks.
 #pragma once
 
@@ -25,7 +26,9 @@ std::string spill_path(const std::string& dir, const std::string& cache_name,
                        const char* suffix);
 
 // Opens (creating if needed) the spill files of cache_name in dir for
-// geometry g. A pair written with another geometry or version, or with a
+// geometry g. A dir owned by another user or writable by group or others,
+// or a file in it that is, is refused (AccessDenied, with what to do about
+// it): the caller turns the tier off and the cache runs from RAM. A pair written with another geometry or version, or with a
 // damaged header, is unlinked and created afresh with one OC_WARN line:
 // processes still using the old pair keep their own inodes, so nobody sees
 // the file change under a mapping.

@@ -486,6 +486,8 @@ class S3Store final : public ObjectStore {
       err.message += " (gave up after " + std::to_string(op->attempt + 1) + " attempts in " +
                      std::to_string(secs / 1000) + "." + std::to_string(secs % 1000 / 100) + "s)";
     }
+    // A 404 is an answer, not a failure worth a line (stat asks many).
+    if (err.status != Status::NotFound) OC_DEBUG("%s", err.describe().c_str());
     op->done(err);
   }
 

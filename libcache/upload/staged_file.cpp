@@ -126,6 +126,10 @@ Result<void> StagedFile::Impl::upload_now(const char* why) {
   return {};
 }
 
+std::string staging_directory(const CacheConfig& cache) {
+  return upload::default_staging_dir(cache.staging_dir, cache.spill_dir);
+}
+
 StagedFile::StagedFile(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 StagedFile::~StagedFile() = default;
@@ -226,6 +230,7 @@ Result<void> StagedFile::commit() {
   if (impl_->unlinked) {
     impl_->upload->abort();
   } else if (impl_->dirty || impl_->write_error != 0) {
+    impl_->info.closed = true;  // from now on nobody writes it: a failure is anyone's to retry
     auto r = impl_->upload_now("close");
     if (!r) return r;
   } else {

@@ -54,6 +54,7 @@ std::string to_json(const StagedInfo& i) {
   j["state"] = i.state;
   j["error"] = i.error;
   j["upload_id"] = i.upload_id;
+  j["closed"] = i.closed;
   return j.dump(2) + "\n";
 }
 
@@ -69,6 +70,7 @@ std::optional<StagedInfo> from_json(const std::string& text) {
     i.state = j.value("state", std::string("writing"));
     i.error = j.value("error", std::string());
     i.upload_id = j.value("upload_id", std::string());
+    i.closed = j.value("closed", false);
     return i;
   } catch (const std::exception&) {
     return std::nullopt;

@@ -31,6 +31,7 @@ struct StagedInfo {
   std::string state;         // "writing", "uploading", "failed"
   std::string error;         // the last failure, for a person
   std::string upload_id;     // a multipart upload left open, or ""
+  bool closed = false;       // its writer closed it (a failed close: anyone may retry it)
   std::uint64_t size = 0;    // bytes of the data file now (listing only)
 };
 

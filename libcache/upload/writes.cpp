@@ -183,6 +183,7 @@ Result<std::unique_ptr<StagedFile>> Writes::resume(const std::string& data_path,
   if (!info->upload_id.empty()) (void)(*st)->abort_multipart(info->key, info->upload_id);
   info->upload_id.clear();
   info->state = "writing";
+  info->closed = false;  // being written again
   (void)(*dir)->update(*info);
   auto impl = make_impl(*m, *st, *info, *dir);
   impl->own_fd = ::open(data_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -380,6 +381,11 @@ Result<void> Writes::truncate(int m, const std::string& key, std::uint64_t size)
 // ---- staged files (cachectl uploads) ------------------------------------------
 
 Result<std::vector<StagedInfo>> Writes::staged() {
+  // Listing makes nothing: no directory, nothing staged.
+  struct stat st {};
+  if (::stat(default_staging_dir(cfg_.cache.staging_dir, cfg_.cache.spill_dir).c_str(), &st) != 0 && errno == ENOENT) {
+    return std::vector<StagedInfo>{};
+  }
   auto dir = staging();
   if (!dir) return dir.error();
   return (*dir)->list();

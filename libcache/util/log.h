@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Process-wide logging to a file or stderr at a configured level. Never
-// writes to stdout (we live inside other people's programs), never throws,
-// preserves errno. Callers must not pass secrets.
+// Process-wide logging to a file or stderr at a configured level (the
+// public half is objcache/log.h). Never writes to stdout (we live inside
+// other people's programs), never throws, preserves errno. Callers must not
+// pass secrets: no credential, header or URL query.
 #pragma once
 
 #include <string>
@@ -10,8 +11,9 @@
 
 namespace objcache::log {
 
-// Sets the level and the sink ("" = stderr). Safe to call again.
-void configure(LogLevel level, const std::string& file);
+// Sets the level and the sink ("" = stderr). Safe to call again. false when
+// the file could not be used (said once on stderr; lines go to stderr).
+bool configure(LogLevel level, const std::string& file);
 bool enabled(LogLevel level);
 void write(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 

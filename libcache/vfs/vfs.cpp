@@ -86,14 +86,12 @@ struct Vfs::Impl final : ForkLocks {
   void lock_for_fork() override {
     stores.lock_for_fork();
     meta.lock_for_fork();
-    readahead.lock_for_fork();
     dirs.lock_for_fork();
     fetcher.lock_for_fork();
   }
   void unlock_after_fork() override {
     fetcher.unlock_after_fork();
     dirs.unlock_after_fork();
-    readahead.unlock_after_fork();
     meta.unlock_after_fork();
     stores.unlock_after_fork();
   }
@@ -317,7 +315,8 @@ Vfs::StagedUpload to_public(const upload::StagedInfo& s) {
   u.size = s.size;
   u.writer = s.writer;
   u.upload_id = s.upload_id;
-  u.writer_alive = s.writer > 0 && (::kill(s.writer, 0) == 0 || errno == EPERM) && s.state == "writing";
+  u.closed = s.closed;
+  u.writer_alive = !s.closed && s.writer > 0 && (::kill(s.writer, 0) == 0 || errno == EPERM);
   return u;
 }
 
@@ -334,6 +333,7 @@ upload::StagedInfo to_internal(const Vfs::StagedUpload& u) {
   s.size = u.size;
   s.writer = u.writer;
   s.upload_id = u.upload_id;
+  s.closed = u.closed;
   return s;
 }
 

@@ -300,6 +300,8 @@ def main():
             memory_case(suite, base_env, shim_env, mount, local)
         if not args.only or "bad_store" in args.only:
             bad_store_case(suite, args, server, work, asan)
+        if not args.only or "log" in args.only:
+            log_case(suite, args, server, work, asan)
     finally:
         if server is not None:
             server.stop()
@@ -477,6 +479,115 @@ def bad_store_case(suite, args, server, work, asan):
             env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
         rc, out, err = run([PY, "-c", code, mount], env, timeout=120)
         suite.check(label, rc == 0 and out.strip() == want, f"rc={rc}\n{out}\n{err[-1500:]}")
+
+
+# Distinctive credentials: whatever a log line carries, these must not be in it
+# (s3rver 3.7.1 checks the key id only, so any secret and token will do).
+LOG_SECRET = "ocSecretKey-5e1f0c7a9b3d42e8"
+LOG_TOKEN = "ocSessionToken-a8d2c4e6f1b3"
+
+LOG_PROGRAM = textwrap.dedent("""
+    import errno, os, sys
+    up, down, log_path, clobber = sys.argv[1:5]
+    def attempt(path):
+        try:
+            with open(path, 'rb') as f:
+                return len(f.read())
+        except OSError as e:
+            return errno.errorcode[e.errno]
+    # The shim has opened the log (its first lines are the configuration).
+    # The program takes its descriptor over (a shell's `exec 3>out`) before
+    # any mount is used: the lines that follow (the cache attached, the
+    # retries) must go to the log file again, never into the program's.
+    fds = [int(fd) for fd in os.listdir('/proc/self/fd')
+           if os.path.realpath('/proc/self/fd/' + fd) == os.path.realpath(log_path)]
+    print('log fds', len(fds))
+    for fd in fds:
+        mine = os.open(clobber, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(mine, fd)
+        os.close(mine)
+    print('up', attempt(os.path.join(up, 'text/hello.txt')))
+    print('missing', attempt(os.path.join(up, 'nope.txt')))
+    print('down', attempt(os.path.join(down, 'text/hello.txt')))
+""")
+
+
+def log_case(suite, args, server, work, asan):
+    # [log] level and file: debug lines in the file (the configuration, the
+    # mounts, the cache attached, the store's retries), nothing of ours on
+    # stderr; "error" keeps warnings out; a file that cannot be opened is
+    # said once, then stderr. Never a secret or a token, anywhere.
+    logs = os.path.join(work, "logs")
+    os.makedirs(logs, exist_ok=True)
+    not_a_dir = os.path.join(work, "spill-is-a-file")  # the spill tier warns and turns off
+    with open(not_a_dir, "w") as f:
+        f.write("x")
+    up = f"/mnt/objcache-log-up-{os.getpid()}"
+    down = f"/mnt/objcache-log-down-{os.getpid()}"
+
+    def setup(label, level, log_file):
+        config = os.path.join(work, label + ".toml")
+        mf.write_config(config, server.endpoint, up, "s3://data/ds/", name=label, spill_dir=not_a_dir)
+        with open(config, "a") as f:
+            f.write(f'\n[[mount]]\npath = "{down}"\nsource = "s3://data/unreachable/"\n'
+                    f'endpoint = "http://127.0.0.1:9"\n'
+                    f'\n[log]\nlevel = "{level}"\nfile = "{log_file}"\n')
+        shm = os.path.join(work, "shm-" + label)
+        os.makedirs(shm)
+        env = mf.shim_env(args.shim, config, shm, asan)
+        env["AWS_SECRET_ACCESS_KEY"] = LOG_SECRET
+        env["AWS_SESSION_TOKEN"] = LOG_TOKEN
+        if asan:
+            env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
+        return env
+
+    def read(path):
+        try:
+            with open(path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def secret_free(*texts):
+        return all(t is None or (LOG_SECRET not in t and LOG_TOKEN not in t) for t in texts)
+
+    debug_log = os.path.join(logs, "debug.log")
+    clobber = os.path.join(work, "program-output.txt")
+    env = setup("logdebug", "debug", debug_log)
+    rc, out, err = run([PY, "-c", LOG_PROGRAM, up, down, debug_log, clobber], env, timeout=120)
+    text = read(debug_log)
+    want_out = "log fds 1\nup 8890\nmissing ENOENT\ndown EIO\n"
+    wanted = ["debug: configuration ", f"debug: mount[1] {up} = s3://data/ds/", f"debug: mount[2] {down} = s3://data/unreachable/",
+              'debug: cache "logdebug" attached', "debug: retrying ", "warn: spill tier disabled"]
+    missing = [w for w in wanted if text is None or w not in text]
+    lines = (text or "").splitlines()
+    suite.check("log_debug_goes_to_the_file",
+                rc == 0 and out == want_out and not missing and "objcache" not in err
+                and all(" objcache[" in line for line in lines),
+                f"rc={rc}\n{out}\nmissing={missing}\nstderr:\n{err[-1500:]}\nlog:\n{(text or 'no file')[-3000:]}")
+    clobbered = read(clobber) or ""
+    suite.check("log_survives_the_program_reusing_its_fd",
+                "log fds 1\n" in out and "objcache" not in clobbered and 'cache "logdebug" attached' in (text or ""),
+                f"program's file:\n{clobbered[-1500:]}\nlog:\n{(text or 'no file')[-1500:]}")
+    suite.check("log_debug_carries_no_secret_or_token", secret_free(text, out, err) and text,
+                "a secret or token was printed" if text else "no log file")
+
+    error_log = os.path.join(logs, "error.log")
+    env = setup("logerror", "error", error_log)
+    rc, out, err = run([PY, "-c", LOG_PROGRAM, up, down, error_log, clobber], env, timeout=120)
+    text = read(error_log) or ""
+    noisy = [line for line in (text + err).splitlines() if re.search(r"objcache\[\d+\] (warn|info|debug):", line)]
+    suite.check("log_level_error_keeps_warnings_out", rc == 0 and "up 8890\n" in out and not noisy
+                and secret_free(text, out, err),
+                f"rc={rc}\n{out}\nlines below error:\n" + "\n".join(noisy[-20:]))
+
+    bad = os.path.join(work, "no-such-dir", "x.log")
+    env = setup("logbad", "warn", bad)
+    rc, out, err = run([PY, "-c", LOG_PROGRAM, up, down, bad, clobber], env, timeout=120)
+    said = err.count(f'objcache: cannot open log.file "{bad}"')
+    suite.check("log_file_that_cannot_be_opened_is_said_once_then_stderr",
+                rc == 0 and said == 1 and "warn: spill tier disabled" in err and not os.path.exists(bad),
+                f"rc={rc} said={said}\n{out}\nstderr:\n{err[-2000:]}")
 
 
 if __name__ == "__main__":

@@ -339,7 +339,7 @@ def interposing_allocators():
         return  # ASan brings its own allocator
     libdir = "/usr/lib/x86_64-linux-gnu"
     allocators = [p for p in (f"{libdir}/libmimalloc.so.2", f"{libdir}/libjemalloc.so.2") if os.path.exists(p)]
-    check(allocators, "no malloc replacement to test with (libmimalloc2 comes with make deps)")
+    check(allocators, "no malloc replacement to test with (libmimalloc2.0 comes with make deps)")
     # readlink: jemalloc calls it (/etc/malloc.conf) inside its init lock.
     hide = {"OBJCACHE_PRELOAD_TEST_UNRESOLVED": "posix_fadvise,posix_fadvise64,readahead,__fxstat,readlink"}
     code = ("import os, subprocess, sys\n"
@@ -447,6 +447,60 @@ def shell_redirects():
     same(lambda out: ["bash", "-c", f"exec 3< {big}; head -c 4096 <&3 | md5sum; wc -c <&3"])
     same(lambda out: ["sh", "-c", f"while read l; do echo \"$l\"; done < {DATA}/text.txt | tail -n 2"])
     same(lambda out: ["md5sum"], stdin_path=big)
+
+
+# ---- configurations that must not break the programs ----------------------------
+
+@case
+def a_mount_over_etc_is_refused_and_etc_stays_readable():
+    # `path = "/etc"` would take /etc/hostname, /etc/passwd... from every
+    # program: the configuration is refused (file, line, key) and every
+    # path passes through.
+    config = os.path.join(tmp, "etc-mount.toml")
+    with open(config, "w") as f:
+        f.write('[cache]\nspill_dir = ""\n\n[[mount]]\npath = "/etc"\nsource = "s3://bucket/etc/"\n')
+    plain = run(["cat", "/etc/hostname"], False)
+    shim = run(["cat", "/etc/hostname"], True, {"OBJCACHE_CONFIG": config})
+    said = (f"objcache: ConfigError: {config}:5: key 'mount[1].path': expected a path that hides no directory the "
+            f'programs under the shim need, got "/etc" (it would hide the system directory /etc) '
+            f"(passing every path through)\n").encode()
+    check(shim.returncode == 0 and shim.stdout == plain.stdout,
+          f"cat /etc/hostname: rc {shim.returncode}, {brief(shim.stdout)} {brief(shim.stderr)}")
+    check(shim.stderr == said, f"stderr: {brief(shim.stderr)}")
+
+
+@case
+def ten_thousand_mounts_start_and_match():
+    # Every process under the shim reads the whole configuration: with
+    # 10,000 mounts it must still start (this took hours before the loader
+    # and the mount table were made near-linear), pass other paths through,
+    # and route a path to the right mount (EIO: the store is down) but not
+    # its byte-order neighbours (ENOENT from the kernel).
+    base = f"/mnt/objcache-many-{os.getpid()}"
+    config = os.path.join(tmp, "many-mounts.toml")
+    with open(config, "w") as f:
+        f.write('[cache]\nname = "many"\nspill_dir = ""\n[store]\nendpoint = "http://127.0.0.1:9"\n'
+                'retry_deadline = "1s"\n')
+        for i in range(10000):
+            f.write(f'[[mount]]\npath = "{base}/d{i}"\nsource = "s3://bucket/p{i}/"\n')
+    code = ("import errno, os, sys\n"
+            "print(open('/etc/hostname').read().strip())\n"
+            "for p in sys.argv[1:]:\n"
+            "    try:\n"
+            "        os.stat(p); print(p, 'ok')\n"
+            "    except OSError as e:\n"
+            "        print(p.replace(sys.argv[1].rsplit('/', 2)[0], 'BASE'), errno.errorcode[e.errno])\n")
+    paths = [f"{base}/d5000/x", f"{base}/d5000x/x", f"{base}/d500/x/../../d50/y", f"{base}/d10000/x"]
+    shm = os.path.join(tmp, "shm-many")
+    os.makedirs(shm, exist_ok=True)
+    env = {"OBJCACHE_CONFIG": config, "OBJCACHE_SHM_DIR": shm,
+           "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-a-secret"}
+    r = run([PYTHON, "-c", code] + paths, True, env, timeout=300)
+    with open("/etc/hostname") as f:
+        host = f.read().strip()
+    want = f"{host}\nBASE/d5000/x EIO\nBASE/d5000x/x ENOENT\nBASE/d500/x/../../d50/y EIO\nBASE/d10000/x ENOENT\n"
+    check(r.returncode == 0 and r.stdout.decode() == want,
+          f"rc {r.returncode}: {brief(r.stdout)} {brief(r.stderr)}")
 
 
 # ---- main -------------------------------------------------------------------------

@@ -397,10 +397,11 @@ def outage_case(suite, h, config_text):
     # The store stops (SIGSTOP) between the writes and close: close (and
     # fsync) fail with EIO within the retry deadline, and the bytes stay in
     # the staging directory, whole, with a sidecar saying what they are.
-    spill = os.path.join(h.work, "spill_outage")
+    staging = os.path.join(h.work, "staging_outage")
     cfg = os.path.join(h.work, "outage.toml")
     with open(cfg, "w") as f:
-        f.write(config_text.replace(f'spill_dir = "{h.work}/spill"', f'spill_dir = "{spill}"')
+        f.write(config_text.replace(f'spill_dir = "{h.work}/spill"',
+                                    f'spill_dir = "{h.work}/spill_outage"\nstaging_dir = "{staging}"')
                 .replace('retry_deadline = "30s"', 'retry_deadline = "2s"\nstall_timeout = "1s"')
                 .replace(f'name = "w{os.getpid()}"', f'name = "wo{os.getpid()}"'))
     env = dict(h.shim_env, OBJCACHE_CONFIG=cfg)
@@ -435,7 +436,7 @@ def outage_case(suite, h, config_text):
     finally:
         os.kill(h.server.proc.pid, signal.SIGCONT)
     staged = {}
-    sd = os.path.join(spill, "staging")
+    sd = staging
     for n in sorted(os.listdir(sd)) if os.path.isdir(sd) else []:
         if n.endswith(".data"):
             meta = json.load(open(os.path.join(sd, n[:-5] + ".json")))

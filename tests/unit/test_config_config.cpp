@@ -408,6 +408,114 @@ source = "s3://bkt/c/"
   CHECK(contains(msg, "inside mount[1] \"/data\" at line 2"));
 }
 
+TEST_CASE("overlap is caught whatever sorts between the two paths") {
+  auto mounts = [](std::initializer_list<const char*> paths) {
+    std::string text;
+    for (const char* p : paths) text += "[[mount]]\npath = \"" + std::string(p) + "\"\nsource = \"s3://bkt\"\n";
+    return text;
+  };
+  // "/mnt/a-b" and "/mnt/a.b" sort between "/mnt/a" and "/mnt/a/c" in byte order.
+  CHECK(contains(parse_error(mounts({"/mnt/a", "/mnt/a-b", "/mnt/a.b", "/mnt/a/c"})),
+                 "/etc/x.toml:11: key 'mount[4].path': expected a path outside every other [[mount]], got "
+                 "\"/mnt/a/c\" (inside mount[1] \"/mnt/a\" at line 2)"));
+  // Of several mounts inside a new one, the first in the file is named.
+  CHECK(contains(parse_error(mounts({"/mnt/a/y", "/mnt/a-b", "/mnt/a/x", "/mnt/a"})),
+                 "/etc/x.toml:11: key 'mount[4].path': expected a path outside every other [[mount]], got "
+                 "\"/mnt/a\" (mount[1] \"/mnt/a/y\" at line 2 is inside it)"));
+  CHECK(contains(parse_error(mounts({"/mnt/a/x/y", "/mnt/a-b", "/mnt/a/x"})), "(mount[1] \"/mnt/a/x/y\""));
+  CHECK(parse_ok(mounts({"/mnt/a/c", "/mnt/a-b", "/mnt/a.b", "/mnt/ab", "/mnt/a b", "/mnt/\xc3\xa9"}))
+            .mounts.size() == 6);
+}
+
+TEST_CASE("10,000 mounts load, and overlap among them is still caught") {
+  constexpr int kMounts = 10000;
+  std::string text = "[store]\nendpoint = \"http://127.0.0.1:9000\"\n";  // lines 1-2
+  for (int i = 0; i < kMounts; ++i) {  // mount i+1 starts at line 3 + 4 i
+    std::string n = std::to_string(i);
+    text += "[[mount]]\npath = \"/mnt/bench/d" + n + "\"\nsource = \"s3://bkt/p" + n + "/\"\n";
+    text += i % 2 == 0 ? "prefetch = \"file\"\n" : "metadata_ttl = \"1m\"\n";
+  }
+  Config c = parse_ok(text);
+  REQUIRE(c.mounts.size() == kMounts);
+  for (int i = 0; i < kMounts; ++i) {
+    const MountConfig& m = c.mounts[static_cast<std::size_t>(i)];
+    REQUIRE(m.path == "/mnt/bench/d" + std::to_string(i));
+    REQUIRE(m.source.prefix == "p" + std::to_string(i) + "/");
+    REQUIRE(m.prefetch == (i % 2 == 0 ? Prefetch::File : Prefetch::Directory));
+    REQUIRE(m.store.endpoint == "http://127.0.0.1:9000");
+  }
+  auto one_more = [&](const std::string& path) {
+    return parse_error(text + "[[mount]]\npath = \"" + path + "\"\nsource = \"s3://bkt\"\n");
+  };
+  const std::string last = "/etc/x.toml:" + std::to_string(3 + 4 * kMounts + 1) + ": key 'mount[10001].path': ";
+  CHECK(one_more("/mnt/bench/d0/x") == last + "expected a path outside every other [[mount]], got "
+                                             "\"/mnt/bench/d0/x\" (inside mount[1] \"/mnt/bench/d0\" at line 4)");
+  CHECK(one_more("/mnt/bench/d9999") ==
+        last + "expected a path no other [[mount]] has, got \"/mnt/bench/d9999\" (mount[10000] at line " +
+            std::to_string(3 + 4 * 9999 + 1) + " has it too)");
+  CHECK(one_more("/mnt/bench") ==
+        last + "expected a path outside every other [[mount]], got \"/mnt/bench\" (mount[1] \"/mnt/bench/d0\" "
+               "at line 4 is inside it)");
+  CHECK(parse_ok(text + "[[mount]]\npath = \"/mnt/bench/d1-0\"\nsource = \"s3://bkt\"\n").mounts.size() ==
+        kMounts + 1);
+}
+
+TEST_CASE("a mount may not be at or above a directory the programs under the shim need") {
+  auto mount_at = [](const std::string& path, const std::string& before = "") {
+    return before + "[[mount]]\npath = \"" + path + "\"\nsource = \"s3://bkt\"\n";
+  };
+  constexpr const char* kNeed = "expected a path that hides no directory the programs under the shim need";
+  for (const char* system : {"/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
+                             "/sys", "/dev", "/dev/shm", "/run", "/tmp", "/var/tmp"}) {
+    const std::string shown = system;
+    CAPTURE(shown);
+    CHECK(parse_error(mount_at(system)) == std::string("/etc/x.toml:2: key 'mount[1].path': ") + kNeed +
+                                               ", got \"" + system + "\" (it would hide the system directory " +
+                                               system + ")");
+  }
+  // Above one, however written.
+  CHECK(contains(parse_error(mount_at("/var")), "got \"/var\" (it would hide the system directory /var/tmp)"));
+  CHECK(contains(parse_error(mount_at("//usr/")), "got \"//usr/\" (it would hide the system directory /usr)"));
+  // The configuration's own places: spill_dir, the file's directory, log.file's, credentials files'.
+  const Broken own[] = {
+      {"[cache]\nspill_dir = \"/ssd/objcache\"\n[[mount]]\npath = \"/ssd\"\nsource = \"s3://bkt\"\n", 4,
+       "mount[1].path", "(it would hide cache.spill_dir \"/ssd/objcache\")"},
+      {"[cache]\nspill_dir = \"/ssd//x/../objcache/\"\n[[mount]]\npath = \"/ssd/objcache\"\nsource = \"s3://bkt\"\n",
+       4, "mount[1].path", "(it would hide cache.spill_dir \"/ssd//x/../objcache/\")"},
+      // Without a spill_dir, written files wait in /var/tmp/objcache/staging.
+      {"[cache]\nspill_dir = \"\"\n[[mount]]\npath = \"/var/tmp/objcache\"\nsource = \"s3://bkt\"\n", 4,
+       "mount[1].path", "(it would hide the staging directory \"/var/tmp/objcache/staging\")"},
+      // Below /var/tmp is fine, but not the default spill_dir itself.
+      {"[[mount]]\npath = \"/var/tmp/objcache\"\nsource = \"s3://bkt\"\n", 2, "mount[1].path",
+       "(it would hide cache.spill_dir \"/var/tmp/objcache\")"},
+      {"[[mount]]\npath = \"/srv\"\nsource = \"s3://bkt\"\n[log]\nfile = \"/srv/logs/objcache.log\"\n", 2,
+       "mount[1].path", "(it would hide log.file \"/srv/logs/objcache.log\")"},
+      {"[[mount]]\npath = \"/keys\"\nsource = \"s3://bkt\"\n[[mount]]\npath = \"/mnt/a\"\nsource = "
+       "\"s3://bkt\"\ncredentials = \"file:/keys/oss.json\"\n",
+       2, "mount[1].path", "(it would hide the credentials file \"/keys/oss.json\")"},
+      // The first mount in the file that hides something is reported.
+      {"[[mount]]\npath = \"/mnt/a\"\nsource = \"s3://bkt\"\n[[mount]]\npath = \"/proc\"\nsource = "
+       "\"s3://bkt\"\n[[mount]]\npath = \"/dev\"\nsource = \"s3://bkt\"\n",
+       5, "mount[2].path", "got \"/proc\" (it would hide the system directory /proc)"},
+  };
+  for (const Broken& b : own) check_broken(b);
+  const std::string home_file = "/home/u/.config/objcache/config.toml";
+  auto r = parse_config(mount_at("/home/u/.config"), home_file);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message == home_file + ":2: key 'mount[1].path': " + kNeed +
+                                 ", got \"/home/u/.config\" (it would hide the configuration file \"" + home_file +
+                                 "\")");
+  // Below them, or beside them, is fine.
+  for (const char* fine : {"/tmp/x", "/var/tmp/data", "/etc/objcache-data", "/usr/local/data", "/mnt", "/home",
+                           "/var/lib/data", "/devices", "/tmpdata", "/ssd"}) {
+    const std::string shown = fine;
+    CAPTURE(shown);
+    CHECK(parse_ok(mount_at(fine)).mounts.size() == 1);
+  }
+  CHECK(parse_ok(mount_at("/home/u/data")).mounts.size() == 1);
+  CHECK(parse_config(mount_at("/home/u/.config/objcache/data"), home_file).ok());
+}
+
 TEST_CASE("unknown keys and tables are errors that list what is known") {
   std::string store = parse_error("[store]\nregion = \"x\"\nregin = \"us-east-1\"\n");
   CHECK(store ==
@@ -542,4 +650,13 @@ TEST_CASE("parse_config never throws, whatever the bytes") {
       CHECK(r.error().message.find('\n') == std::string::npos);
     }
   }
+}
+
+TEST_CASE("cache.staging_dir: an absolute path, or an error naming the key") {
+  auto ok = parse_config("[cache]\nstaging_dir = \"/local/ssd/staging\"\n", "s.toml");
+  REQUIRE_MESSAGE(ok.ok(), ok.error().describe());
+  CHECK(ok->cache.staging_dir == "/local/ssd/staging");
+  auto bad = parse_config("[cache]\nstaging_dir = \"relative\"\n", "s.toml");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("s.toml:2: key 'cache.staging_dir'") != std::string::npos);
 }

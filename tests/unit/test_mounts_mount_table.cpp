@@ -483,3 +483,86 @@ TEST_CASE("property: random paths never escape and round-trip") {
   CHECK(n_ours > kRuns / 20);  // the generator does hit the mounts
   CHECK(n_roots > 0);
 }
+
+namespace {
+
+// 10,000 mount paths that stress the sorted lookup: siblings that share
+// bytes but not components ("s1", "s10", "s1-x", "s1.x", "s1 x"), bytes
+// above 0x7f, nesting at several depths (hand-built: config refuses it).
+std::vector<MountConfig> many_mounts() {
+  std::vector<MountConfig> out;
+  for (int i = 0; out.size() < 10000; ++i) {
+    const std::string base = "/data/s" + std::to_string(i);
+    const std::string n = std::to_string(i);
+    out.push_back(mount(base, "p" + n + "/"));
+    if (i % 3 == 0) out.push_back(mount(base + "-x", "dash" + n + "/"));
+    if (i % 5 == 0) out.push_back(mount(base + ".x", "dot" + n + "/"));
+    if (i % 7 == 0) out.push_back(mount(base + " x", "space" + n + "/"));
+    if (i % 11 == 0) out.push_back(mount(base + "/inner", "in" + n + "/"));
+    if (i % 13 == 0) out.push_back(mount(base + "/inner/deeper/still", "deep" + n + "/"));
+    if (i % 17 == 0) out.push_back(mount("/\xc3\xa9/" + n, "e" + n + "/"));
+    if (i % 19 == 0) out.push_back(mount("/data/s" + n + "\xff", "ff" + n + "/"));
+  }
+  out.resize(10000);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("10,000 mounts: every one resolves, and lookups agree with the reference") {
+  const std::vector<MountConfig> cfg = many_mounts();
+  MountTable t(cfg);
+  REQUIRE(t.mounts().size() == 10000);
+  // The reference of the property test, with each mount split once.
+  std::vector<std::vector<std::string>> split(cfg.size());
+  for (std::size_t i = 0; i < cfg.size(); ++i) split[i] = split_normalize(cfg[i].path);
+  auto expect = [&](const std::string& path) {
+    std::vector<std::string> comps = split_normalize(path);
+    int best = -1;
+    for (std::size_t i = 0; i < cfg.size(); ++i) {
+      const auto& mc = split[i];
+      if (mc.size() > comps.size() || !std::equal(mc.begin(), mc.end(), comps.begin())) continue;
+      if (best < 0 || mc.size() > split[static_cast<std::size_t>(best)].size()) best = static_cast<int>(i);
+    }
+    return best;
+  };
+
+  long allocs = 0;
+  for (std::size_t i = 0; i < cfg.size(); ++i) {
+    const std::string& p = cfg[i].path;
+    const std::string& prefix = cfg[i].source.prefix;
+    const int m = static_cast<int>(i);
+    CAPTURE(p);
+    REQUIRE(t.resolve(p) == ours(m, prefix, true));
+    REQUIRE(t.resolve(p + "/img 1.jpg") == ours(m, prefix + "img 1.jpg"));
+    REQUIRE(t.resolve("/./" + p + "//sub/./f/") == ours(m, prefix + "sub/f"));
+    REQUIRE(t.local_path(m, prefix + "sub/f") == p + "/sub/f");
+    const std::string inside = p + "/img 1.jpg";
+    const std::string messy = "//" + p + "/./x/";
+    long before = g_allocs.load();
+    const bool maybe = t.maybe_ours(inside);
+    const bool maybe_messy = t.maybe_ours(messy);
+    allocs += g_allocs.load() - before;
+    REQUIRE(maybe);
+    REQUIRE(maybe_messy);
+    // Neighbours in byte order that are not below it (the reference is
+    // slow: every 8th mount).
+    if (i % 8 != 0) continue;
+    for (const char* tail : {"0", "-", ".", "x", "\x01", "\xfe"}) {
+      const std::string near = p + tail + "/f";
+      CAPTURE(near);
+      const int want = expect(near);
+      REQUIRE(t.resolve(near).mount == want);
+      before = g_allocs.load();
+      const bool m_near = t.maybe_ours(near);
+      allocs += g_allocs.load() - before;
+      REQUIRE(m_near == (want >= 0));
+    }
+  }
+  CHECK(allocs == 0);
+  for (const char* p : {"/", "/data", "/data/s", "/data/x/s1", "/usr/lib/libc.so.6", "/\xc3\xa9", "/datas1"}) {
+    CAPTURE(p);
+    CHECK_FALSE(t.resolve(p).ours());
+    CHECK_FALSE(t.maybe_ours(p));
+  }
+}

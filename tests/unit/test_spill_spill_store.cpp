@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "objcache/page_cache.h"
 #include "spill/spill_files.h"
 #include "spill/spill_format.h"
 #include "spill/spill_index.h"
@@ -447,6 +449,95 @@ TEST_CASE("bad options and unsafe files are refused") {
   auto r = SpillStore::open(o);
   CHECK(r.status() == Status::AccessDenied);
   CHECK(test::read_file(target) == "do not touch");
+}
+
+TEST_CASE("a spill directory or file that others can write, or another user owns, is refused") {
+  test::TempDir dir;
+  auto o = options(dir, 16 << 20);
+  REQUIRE(::mkdir(o.dir.c_str(), 0700) == 0);
+  auto refused = [&](const char* says) {
+    auto r = SpillStore::open(o);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status() == Status::AccessDenied);
+    CHECK_MESSAGE(r.error().message.find(says) != std::string::npos, r.error().message);
+    struct stat st {};
+    // Nothing was created in a directory that is not ours alone.
+    CHECK(::stat(index_path(o).c_str(), &st) != 0);
+  };
+  SUBCASE("mode 0777") {
+    REQUIRE(::chmod(o.dir.c_str(), 0777) == 0);
+    refused("is writable by others (mode 0777): chmod 700 it");
+  }
+  SUBCASE("mode 1777 (sticky, like /tmp)") {
+    REQUIRE(::chmod(o.dir.c_str(), 01777) == 0);
+    refused("(mode 1777)");
+  }
+  SUBCASE("group-writable") {
+    REQUIRE(::chmod(o.dir.c_str(), 0770) == 0);
+    refused("(mode 0770)");
+  }
+  SUBCASE("owned by another user") {
+    if (::geteuid() != 0) {
+      MESSAGE("not root: cannot chown to another user, skipped");
+      return;
+    }
+    REQUIRE(::chown(o.dir.c_str(), 65534, 65534) == 0);
+    refused("belongs to uid 65534, not to this user (uid 0)");
+  }
+  SUBCASE("a file in it that others can write") {
+    { auto s = open_store(o); }
+    REQUIRE(::chmod(index_path(o).c_str(), 0666) == 0);
+    auto r = SpillStore::open(o);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status() == Status::AccessDenied);
+    CHECK(r.error().message.find(index_path(o) + " is writable by others: chmod 600 it") != std::string::npos);
+    // One others can only read is made private again.
+    REQUIRE(::chmod(index_path(o).c_str(), 0644) == 0);
+    auto again = open_store(o);
+    struct stat st {};
+    REQUIRE(::stat(index_path(o).c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+  }
+  SUBCASE("a private directory of ours, created or not, is used") {
+    REQUIRE(::chmod(o.dir.c_str(), 0755) == 0);  // others may read and enter, not write
+    CHECK(SpillStore::open(o).ok());
+  }
+}
+
+TEST_CASE("with a spill directory others can write, the cache warns once and runs from RAM") {
+  test::TempDir dir;
+  const std::string spill = dir.file("spill");
+  REQUIRE(::mkdir(spill.c_str(), 0777) == 0);
+  REQUIRE(::chmod(spill.c_str(), 0777) == 0);  // whatever the umask
+  CacheConfig c;
+  c.name = "openspill";
+  c.memory = 16ull << 20;
+  c.page_size = kPage;
+  c.spill_dir = spill;
+  c.spill_size = 64ull << 20;
+  PageCacheOptions po;
+  po.shm_dir = dir.path();
+  StderrCapture cap(dir.file("stderr"));
+  auto pc = PageCache::open(c, po);
+  const std::string log = cap.text();
+  REQUIRE_MESSAGE(pc.ok(), pc.error().describe());
+  CHECK(count_of(log, "spill tier disabled") == 1);
+  CHECK(count_of(log, spill + " is writable by others (mode 0777): chmod 700 it") == 1);
+  CHECK((*pc)->stats().spill_capacity_bytes == 0);
+  CHECK(::access(spill_path(spill, c.name, ".index").c_str(), F_OK) != 0);
+  // The RAM tier serves: a page filled once is read again without its filler.
+  const PageRef ref{ObjectId::of("bucket", "key", "etag"), 0, 4096, -1};
+  std::vector<std::byte> out(4096);
+  int fills = 0;
+  auto fill = [&](std::span<std::byte> dst) -> Result<std::size_t> {
+    ++fills;
+    std::fill(dst.begin(), dst.end(), std::byte{7});
+    return dst.size();
+  };
+  REQUIRE((*pc)->read(ref, 0, out, fill).ok());
+  REQUIRE((*pc)->read(ref, 0, out, fill).ok());
+  CHECK(fills == 1);
+  CHECK(out[4095] == std::byte{7});
 }
 
 TEST_CASE("threads of one process submit and read concurrently") {

@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // cachectl check: is the configuration valid, are the credentials usable,
-// and can each mount's bucket be listed? Prints the effective settings with
-// secrets masked, then one verdict per mount.
+// can each mount's bucket be listed, and can each writable mount be
+// written? Prints the effective settings with secrets masked, then the
+// verdicts of each mount.
+#include <limits.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <string>
 
 #include "commands.h"
 #include "objcache/object_store.h"
@@ -13,12 +18,14 @@ namespace objcache::cachectl {
 namespace {
 
 constexpr const char* kCheckSummary =
-    "load the configuration, print the effective settings (secrets masked) and list each mount's bucket; "
-    "exit 0 only if all is well";
+    "load the configuration, print the effective settings (secrets masked), list each mount's bucket and "
+    "write to each writable one; exit 0 only if all is well";
 constexpr const char* kCheckDetails =
     "Loads the configuration, prints the effective settings (secrets masked),\n"
-    "and for each mount lists its bucket prefix once. Exit status 0 when every\n"
-    "mount answered, 1 when any failed, 2 when the configuration is invalid.\n";
+    "and for each mount lists its bucket prefix once. On a writable mount it\n"
+    "also PUTs a zero-byte probe key (named in the output) and DELETEs it.\n"
+    "Exit status 0 when every mount answered, 1 when any failed, 2 when the\n"
+    "configuration is invalid.\n";
 
 // `check` should answer within seconds, whatever the configured deadline.
 constexpr std::chrono::milliseconds kCheckDeadline{10000};
@@ -35,6 +42,50 @@ void print_store(const char* indent, const StoreConfig& s) {
                 d.error().message.c_str());
   }
   std::printf("%saddressing = %s\n", indent, std::string(to_string(s.addressing)).c_str());
+}
+
+// <prefix>.objcache-check-<hostname>-<pid>: names who wrote it, should a
+// DELETE fail and leave it behind.
+std::string probe_key(const MountConfig& m) {
+  char host[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "unknown");
+  return m.source.prefix + ".objcache-check-" + host + "-" + std::to_string(::getpid());
+}
+
+// Lists the mount's prefix once; prints the verdict.
+bool can_list(ObjectStore& store, const MountConfig& m) {
+  ListRequest req;
+  req.prefix = m.source.prefix;
+  req.delimiter = "/";
+  req.max_keys = 1000;
+  auto page = store.list(req);
+  if (!page) {
+    std::printf("  FAILED: %s\n", page.error().describe().c_str());
+    return false;
+  }
+  std::printf("  ok: listed s3://%s/%s: %zu objects and %zu prefixes on the first page%s\n", m.source.bucket.c_str(),
+              m.source.prefix.c_str(), page->objects.size(), page->common_prefixes.size(),
+              page->truncated ? " (more follow)" : "");
+  return true;
+}
+
+// PUTs a zero-byte probe key and DELETEs it; prints the verdict.
+bool can_write(ObjectStore& store, const MountConfig& m) {
+  const std::string key = probe_key(m);
+  const std::string url = "s3://" + m.source.bucket + "/" + key;
+  auto put = store.put(key, {});
+  if (!put) {
+    std::printf("  FAILED: cannot write: PUT %s: %s\n", url.c_str(), put.error().describe().c_str());
+    return false;
+  }
+  auto del = store.remove(key);
+  if (!del) {
+    std::printf("  FAILED: cannot delete: PUT %s worked, DELETE failed (the probe is left in the bucket): %s\n",
+                url.c_str(), del.error().describe().c_str());
+    return false;
+  }
+  std::printf("  ok: can write: PUT and DELETE of %s\n", url.c_str());
+  return true;
 }
 
 int run_check(const GlobalOptions& g) {
@@ -73,19 +124,14 @@ int run_check(const GlobalOptions& g) {
       ++failed;
       continue;
     }
-    ListRequest req;
-    req.prefix = m.source.prefix;
-    req.delimiter = "/";
-    req.max_keys = 1000;
-    auto page = (*store)->list(req);
-    if (!page) {
-      std::printf("  FAILED: %s\n", page.error().describe().c_str());
-      ++failed;
-      continue;
+    // Written to even when the listing failed: both verdicts tell what is wrong.
+    bool ok = can_list(**store, m);
+    if (m.writable) {
+      ok = can_write(**store, m) && ok;
+    } else {
+      std::printf("  read-only: no write tried\n");
     }
-    std::printf("  ok: listed s3://%s/%s: %zu objects and %zu prefixes on the first page%s\n",
-                m.source.bucket.c_str(), m.source.prefix.c_str(), page->objects.size(),
-                page->common_prefixes.size(), page->truncated ? " (more follow)" : "");
+    if (!ok) ++failed;
   }
   if (failed > 0) {
     std::printf("%d of %zu mounts failed\n", failed, cfg->mounts.size());

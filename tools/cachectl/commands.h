@@ -9,6 +9,7 @@
 
 #include "objcache/config.h"
 #include "objcache/page_cache.h"
+#include "objcache/vfs.h"
 
 namespace CLI {
 class App;
@@ -44,6 +45,7 @@ Command add_evict(CLI::App& app);
 Command add_pin(CLI::App& app);
 Command add_unpin(CLI::App& app);
 Command add_verify(CLI::App& app);
+Command add_uploads(CLI::App& app);
 
 // Loads the configuration named by g (or found the usual way); the error
 // says which file and why.
@@ -55,5 +57,9 @@ std::string shm_dir_override();
 // Attaches to the cache cfg names without creating it: NotFound when no
 // process has used it since boot.
 Result<std::unique_ptr<PageCache>> attach_cache(const Config& cfg);
+
+// The mounts of cfg as a Vfs (attaching the cache, or making it), as a
+// program under the shim would see them; segments in shm_dir_override().
+Result<std::unique_ptr<Vfs>> open_vfs(const Config& cfg);
 
 }  // namespace objcache::cachectl

@@ -30,7 +30,7 @@ using AddCommand = Command (*)(CLI::App&);
 constexpr AddCommand kCommands[] = {
     objcache::cachectl::add_check, objcache::cachectl::add_stats, objcache::cachectl::add_load,
     objcache::cachectl::add_ls,    objcache::cachectl::add_evict, objcache::cachectl::add_pin,
-    objcache::cachectl::add_unpin, objcache::cachectl::add_verify,
+    objcache::cachectl::add_unpin, objcache::cachectl::add_verify, objcache::cachectl::add_uploads,
 };
 
 // The command whose arguments held the error: the first, from the top,
@@ -74,14 +74,19 @@ CLI::App* add_command(CLI::App& app, const char* name, const char* summary, cons
 }
 
 Result<Config> load_global_config(const GlobalOptions& g) {
-  if (!g.config_path.empty()) return load_config(g.config_path);
-  auto found = find_config_path();
-  if (!found) {
-    return make_error(Status::ConfigError,
-                      "no configuration: pass --config FILE or set OBJCACHE_CONFIG (looked in "
-                      "~/.config/objcache/config.toml and /etc/objcache/config.toml)");
+  std::string path = g.config_path;
+  if (path.empty()) {
+    auto found = find_config_path();
+    if (!found) {
+      return make_error(Status::ConfigError,
+                        "no configuration: pass --config FILE or set OBJCACHE_CONFIG (looked in "
+                        "~/.config/objcache/config.toml and /etc/objcache/config.toml)");
+    }
+    path = *found;
   }
-  return load_config(*found);
+  auto cfg = load_config(path);
+  if (cfg) configure_logging(cfg->log);  // [log] holds for cachectl too
+  return cfg;
 }
 
 std::string shm_dir_override() {
@@ -94,6 +99,12 @@ Result<std::unique_ptr<PageCache>> attach_cache(const Config& cfg) {
   po.create = false;
   po.shm_dir = shm_dir_override();
   return PageCache::open(cfg.cache, po);
+}
+
+Result<std::unique_ptr<Vfs>> open_vfs(const Config& cfg) {
+  PageCacheOptions po;
+  po.shm_dir = shm_dir_override();
+  return Vfs::open(cfg, po);
 }
 
 }  // namespace objcache::cachectl

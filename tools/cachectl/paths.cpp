@@ -71,9 +71,7 @@ struct Session {
     if (cfg->mounts.empty()) {
       return make_error(Status::ConfigError, cfg->path + ": no [[mount]]: there is nothing to work on");
     }
-    PageCacheOptions po;
-    po.shm_dir = shm_dir_override();
-    auto v = Vfs::open(*cfg, po);
+    auto v = open_vfs(*cfg);
     if (!v) return v.error();
     return Session{std::move(*cfg), std::move(*v)};
   }

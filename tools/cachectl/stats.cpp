@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "objcache/page_cache.h"
+#include "staging.h"
 
 namespace objcache::cachectl {
 namespace {
@@ -23,8 +24,9 @@ constexpr const char* kStatsSummary =
 constexpr const char* kStatsDetails =
     "Prints the cache's counters summed over every process that used it:\n"
     "hits by tier, misses, the hit ratio, bytes served and fetched, evictions,\n"
-    "errors, RAM and spill use against capacity, overall and per mount, and\n"
-    "the working set: the distinct bytes read since the cache was made (an\n"
+    "errors, bytes uploaded to writable mounts, RAM and spill use against\n"
+    "capacity, overall and per mount; the bytes staged for upload; and the\n"
+    "working set: the distinct bytes read since the cache was made (an\n"
     "estimate), against capacity, so you can tell whether the data fits.\n";
 
 struct StatsOptions {
@@ -56,6 +58,9 @@ constexpr Field kFields[] = {
     {"prefetched_bytes", &CacheCounters::prefetched_bytes},
     {"evictions", &CacheCounters::evictions},
     {"errors", &CacheCounters::errors},
+    {"uploaded_bytes", &CacheCounters::uploaded_bytes},
+    {"upload_requests", &CacheCounters::upload_requests},
+    {"uploads_failed", &CacheCounters::uploads_failed},
 };
 
 double hit_ratio(const CacheCounters& c) {
@@ -70,7 +75,7 @@ nlohmann::json counters_json(const CacheCounters& c) {
   return j;
 }
 
-std::string to_json(const Config& cfg, const CacheStats& s) {
+std::string to_json(const Config& cfg, const CacheStats& s, const StagedTotal& staged) {
   nlohmann::json j = counters_json(s.total);
   j["ram_used_bytes"] = s.ram_used_bytes;
   j["ram_capacity_bytes"] = s.ram_capacity_bytes;
@@ -81,6 +86,8 @@ std::string to_json(const Config& cfg, const CacheStats& s) {
   j["capacity_bytes"] = s.ram_capacity_bytes + s.spill_capacity_bytes;
   j["gets_in_flight"] = s.gets_in_flight;
   j["processes"] = s.processes;
+  j["staged_bytes"] = staged.bytes;
+  j["staged_files"] = staged.files;
   j["cache"] = cfg.cache.name;
   j["segment"] = s.segment_path;
   j["mounts"] = nlohmann::json::array();
@@ -93,7 +100,7 @@ std::string to_json(const Config& cfg, const CacheStats& s) {
   return j.dump(2);
 }
 
-std::string to_prometheus(const Config& cfg, const CacheStats& s) {
+std::string to_prometheus(const Config& cfg, const CacheStats& s, const StagedTotal& staged) {
   std::string out;
   char line[512];
   for (const Field& f : kFields) {
@@ -115,7 +122,8 @@ std::string to_prometheus(const Config& cfg, const CacheStats& s) {
                          std::pair{"spill_used_bytes", s.spill_used_bytes},
                          std::pair{"spill_capacity_bytes", s.spill_capacity_bytes},
                          std::pair{"working_set_bytes", s.working_set_bytes},
-                         std::pair{"gets_in_flight", std::uint64_t{s.gets_in_flight}}}) {
+                         std::pair{"gets_in_flight", std::uint64_t{s.gets_in_flight}},
+                         std::pair{"staged_bytes", staged.bytes}, std::pair{"staged_files", staged.files}}) {
     std::snprintf(line, sizeof line, "# TYPE objcache_%s gauge\nobjcache_%s{cache=\"%s\"} %llu\n", name, name,
                   cfg.cache.name.c_str(), static_cast<unsigned long long>(v));
     out += line;
@@ -123,7 +131,7 @@ std::string to_prometheus(const Config& cfg, const CacheStats& s) {
   return out;
 }
 
-std::string to_text(const Config& cfg, const CacheStats& s) {
+std::string to_text(const Config& cfg, const CacheStats& s, const StagedTotal& staged, const std::string& staging_dir) {
   std::string out;
   char line[512];
   auto pct = [](std::uint64_t a, std::uint64_t b) { return b == 0 ? 0.0 : 100.0 * static_cast<double>(a) / static_cast<double>(b); };
@@ -147,7 +155,15 @@ std::string to_text(const Config& cfg, const CacheStats& s) {
                 : s.working_set_bytes <= capacity           ? "fits with the spill tier"
                                                             : "does NOT fit (expect misses every epoch)");
   out += line;
-  auto block = [&](const char* title, const CacheCounters& c) {
+  if (staged.files > 0) {
+    std::snprintf(line, sizeof line, "staged  %s in %llu file%s not yet in the bucket, in %s (cachectl uploads)\n",
+                  format_size(staged.bytes).c_str(), static_cast<unsigned long long>(staged.files),
+                  staged.files == 1 ? "" : "s", staging_dir.c_str());
+  } else {
+    std::snprintf(line, sizeof line, "staged  nothing waiting for upload\n");
+  }
+  out += line;
+  auto block = [&](const char* title, const CacheCounters& c, bool writes) {
     std::snprintf(line, sizeof line,
                   "%s\n  hits       %llu RAM, %llu spill, %llu misses (hit ratio %.1f%%)\n"
                   "  served     %s   fetched %s in %llu requests   prefetched %s\n"
@@ -158,11 +174,18 @@ std::string to_text(const Config& cfg, const CacheStats& s) {
                   static_cast<unsigned long long>(c.remote_requests), format_size(c.prefetched_bytes).c_str(),
                   static_cast<unsigned long long>(c.evictions), static_cast<unsigned long long>(c.errors));
     out += line;
+    if (!writes && c.upload_requests == 0) return;  // a read-only mount: nothing to say
+    std::snprintf(line, sizeof line, "  uploaded   %s in %llu requests   %llu uploads failed\n",
+                  format_size(c.uploaded_bytes).c_str(), static_cast<unsigned long long>(c.upload_requests),
+                  static_cast<unsigned long long>(c.uploads_failed));
+    out += line;
   };
-  block("all mounts", s.total);
+  bool any_writable = false;
+  for (const MountConfig& m : cfg.mounts) any_writable = any_writable || m.writable;
+  block("all mounts", s.total, any_writable);
   for (std::size_t m = 0; m < cfg.mounts.size() && m < s.mounts.size(); ++m) {
     std::string title = cfg.mounts[m].path + " <- " + cfg.mounts[m].source_text;
-    block(title.c_str(), s.mounts[m]);
+    block(title.c_str(), s.mounts[m], cfg.mounts[m].writable);
   }
   return out;
 }
@@ -182,12 +205,14 @@ int run_stats(const GlobalOptions& g, const StatsOptions& o) {
     // Nothing cached yet: report zeros, so scripts see the same fields.
     std::fprintf(stderr, "cachectl: %s; all counters are 0\n", cache.error().message.c_str());
   }
+  const std::string staging_dir = staging_dir_of(cfg->cache);
   for (;;) {
     CacheStats s = cache ? (*cache)->stats() : CacheStats{};
     if (!cache) s.mounts.resize(cfg->mounts.size());
-    std::string out = o.output == Output::Json         ? to_json(*cfg, s) + "\n"
-                      : o.output == Output::Prometheus ? to_prometheus(*cfg, s)
-                                                       : to_text(*cfg, s);
+    const StagedTotal staged = staged_total(staging_dir);
+    std::string out = o.output == Output::Json         ? to_json(*cfg, s, staged) + "\n"
+                      : o.output == Output::Prometheus ? to_prometheus(*cfg, s, staged)
+                                                       : to_text(*cfg, s, staged, staging_dir);
     std::fwrite(out.data(), 1, out.size(), stdout);
     std::fflush(stdout);
     if (o.watch_seconds <= 0) return 0;

@@ -70,17 +70,12 @@ struct MountConfig {
   StoreConfig store;  // [store] with this mount's overrides applied
 };
 
-struct LogConfig {
-  LogLevel level = LogLevel::Warn;
-  std::string file;  // "" = stderr
-};
-
 struct Config {
   std::string path;  // the file it came from ("" when built in code)
   CacheConfig cache;
   StoreConfig store;
   std::vector<MountConfig> mounts;
-  LogConfig log;
+  LogConfig log;  // objcache/log.h
 };
 
 // Reads and validates the TOML file at path. Unknown keys are errors.

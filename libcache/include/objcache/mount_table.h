@@ -5,6 +5,7 @@
 // and nothing here throws. Safe to call from many threads at once (const).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,13 +67,18 @@ class OBJCACHE_API MountTable {
     std::string prefix;  // "" or ends with '/'
   };
 
-  // The mount a normalized absolute path is in, -1 if none.
-  int find(std::string_view normalized) const noexcept;
+  // The mount whose path the components of path (absolute; empty ones and
+  // "." skipped) begin with, the longest such, -1 if none. O(depth x log
+  // mounts), and it never allocates.
+  int find(std::string_view path) const noexcept;
   Resolved make(int mount, std::string_view normalized) const;
 
   std::vector<MountConfig> mounts_;
   std::vector<Entry> entries_;  // parallel to mounts_
-  bool has_root_mount_ = false;  // a mount at "/": every absolute path is ours
+  // Indices of the entries with a path other than "" and "/", sorted by
+  // path (byte order), equal paths by index.
+  std::vector<std::uint32_t> by_path_;
+  int root_mount_ = -1;  // the first mount at "/": every absolute path is ours
 };
 
 }  // namespace objcache

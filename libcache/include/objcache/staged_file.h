@@ -21,6 +21,12 @@ namespace upload {
 class Writes;
 }
 
+struct CacheConfig;
+
+// Where written bytes are staged for a configuration: cache.staging_dir,
+// else <spill_dir>/staging, else /var/tmp/objcache/staging.
+OBJCACHE_API std::string staging_directory(const CacheConfig& cache);
+
 class OBJCACHE_API StagedFile {
  public:
   ~StagedFile();  // without commit: the staged file stays where it is

@@ -103,7 +103,8 @@ class OBJCACHE_API Vfs {
     std::int64_t created = 0;  // seconds since the epoch
     std::uint64_t size = 0;
     pid_t writer = 0;
-    bool writer_alive = false;  // still being written (not ours to upload)
+    bool writer_alive = false;  // its writer runs and has not closed it: not ours to upload
+    bool closed = false;        // its writer closed it (the upload at close failed)
     std::string meta_path;
     std::string upload_id;
   };
