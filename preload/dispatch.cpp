@@ -44,8 +44,9 @@ bool path_is_ours_slow(const char* path) noexcept {
   ReentryGuard guard;
   ErrnoScope keep_errno;
   // An absolute path without "..": the allocation-free, exact pre-check.
-  if (path[0] == '/' && !has_dotdot(path)) return lib::mounts().maybe_ours(path);
-  return lib::resolve(path).where.ours();
+  if (path[0] == '/' && !has_dotdot(path) && !lib::mounts().maybe_ours(path)) return false;
+  const lib::Target t = lib::resolve(path);
+  return t.where.ours() || t.is_above();
 }
 
 bool dir_is_ours_slow(const DIR* dir) noexcept {

@@ -180,17 +180,43 @@ Target resolve(const char* path) noexcept {
   Target t;
   try {
     if (path == nullptr) return t;
+    std::string_view cwd;
     if (path[0] == '/') {
-      t.where = mounts().resolve(path);
     } else if (const std::string* vc = g_virtual_cwd.load(std::memory_order_acquire); vc != nullptr) {
-      t.where = mounts().resolve(path, *vc);
+      cwd = *vc;
     } else if (const std::string* rc = g_real_cwd.load(std::memory_order_acquire); rc != nullptr) {
-      t.where = mounts().resolve(path, *rc);
+      cwd = *rc;
+    } else {
+      return t;
+    }
+    t.where = mounts().resolve(path, cwd);
+    if (!t.where.ours()) {
+      // A directory above mounts is ours only where the disk has nothing.
+      MountTable::Above a = mounts().above(path, cwd);
+      struct stat st {};
+      if (!a.names.empty() && ::lstat(a.path.c_str(), &st) != 0 && errno == ENOENT) t.above = std::move(a);
     }
   } catch (...) {
-    t.where = Resolved{};
+    t = Target{};
   }
   return t;
+}
+
+Result<std::shared_ptr<const Listing>> list(Vfs& v, const Node& dir) noexcept {
+  try {
+    if (dir.mount >= 0) return v.list(dir);
+    auto out = std::make_shared<Listing>();
+    for (std::string& name : mounts().above(dir.key).names) {
+      DirEntry e;
+      e.kind = NodeKind::Directory;
+      e.ino = Vfs::ino_of(-1, dir.key + "/" + name);
+      e.name = std::move(name);
+      out->push_back(std::move(e));
+    }
+    return std::shared_ptr<const Listing>(std::move(out));
+  } catch (...) {
+    return make_error(Status::IoError, "out of memory");
+  }
 }
 
 Target resolve_at(int dirfd, const char* path) noexcept {

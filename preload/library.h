@@ -30,7 +30,16 @@ Vfs* vfs(int* error) noexcept;
 struct Target {
   Resolved where;
   bool bad_dirfd = false;  // a relative path against an fd we do not know as a directory
+  // In no mount, but a directory above mounts that the disk does not have
+  // ("/mnt" for a mount at /mnt/data on a machine without /mnt): shown as a
+  // directory whose entries lead toward the mounts.
+  MountTable::Above above;
+  bool is_above() const { return !above.names.empty(); }
 };
+
+// The entries of a directory node: the Vfs's listing, or for a directory
+// above mounts (mount < 0, key = its path) the names leading to them.
+Result<std::shared_ptr<const Listing>> list(Vfs& v, const Node& dir) noexcept;
 
 // A path, absolute or relative to the current directory.
 Target resolve(const char* path) noexcept;

@@ -68,7 +68,7 @@ Outcome<DIR*> dir_from_fd(int fd) noexcept {
   int err = 0;
   Vfs* v = lib::vfs(&err);
   if (v == nullptr) return fail<DIR*>(err);
-  auto listing = v->list(l.node);
+  auto listing = lib::list(*v, l.node);
   if (!listing) return fail<DIR*>(serve::errno_of(listing.status()));
   auto* d = new (std::nothrow) ShimDir;
   if (d == nullptr) return fail<DIR*>(ENOMEM);
@@ -195,7 +195,7 @@ OBJCACHE_SERVE(rewinddir, DIR* dir) {
     int err = 0;
     // A rewound stream sees the directory as it is now (within metadata_ttl).
     if (Vfs* v = lib::vfs(&err); v != nullptr) {
-      if (auto l = v->list(d->node); l) d->entries = std::move(*l);
+      if (auto l = lib::list(*v, d->node); l) d->entries = std::move(*l);
     }
   }
   return {0};

@@ -84,6 +84,15 @@ Lookup lookup(const lib::Target& t, const char* raw_path) noexcept {
     out.error = ENAMETOOLONG;
     return out;
   }
+  if (t.is_above()) {
+    // A directory above mounts that the disk does not have.
+    out.node.kind = NodeKind::Directory;
+    out.node.mount = -1;
+    out.node.key = t.above.path;
+    out.node.ino = Vfs::ino_of(-1, t.above.path);
+    out.node.dev = Vfs::dev_of(-1);
+    return out;
+  }
   if (t.bad_dirfd) {
     out.error = ENOTDIR;
     return out;

@@ -149,12 +149,64 @@ std::string MountTable::local_path(int mount, std::string_view key) const noexce
   }
 }
 
+namespace {
+
+// Whether some mount path (sorted in by_path) lies strictly below the
+// normalized directory dir, and if names is given, the next component of
+// each such mount path.
+template <typename Entries>
+bool below(const Entries& entries, const std::vector<std::uint32_t>& by_path, std::string_view dir,
+           std::vector<std::string>* names) {
+  // "/" + "..." for the root, else dir + "/...": the paths with that prefix
+  // are contiguous in byte order.
+  const std::string_view head = dir.size() == 1 ? std::string_view() : dir;
+  auto first = std::partition_point(by_path.begin(), by_path.end(), [&](std::uint32_t i) {
+    const std::string& p = entries[i].path;
+    const int c = p.compare(0, head.size(), head);
+    return c < 0 || (c == 0 && (p.size() == head.size() || p[head.size()] < '/'));
+  });
+  bool any = false;
+  for (auto it = first; it != by_path.end(); ++it) {
+    const std::string& p = entries[*it].path;
+    if (p.size() <= head.size() + 1 || p.compare(0, head.size(), head) != 0 || p[head.size()] != '/') break;
+    any = true;
+    if (names == nullptr) return true;
+    std::string_view rest = std::string_view(p).substr(head.size() + 1);
+    std::string name(rest.substr(0, rest.find('/')));
+    if (names->empty() || names->back() != name) names->push_back(std::move(name));
+  }
+  return any;
+}
+
+}  // namespace
+
 bool MountTable::maybe_ours(std::string_view p) const noexcept {
   if (p.empty() || p.front() != '/') return true;  // relative: only resolve knows
   if (p.size() > mounts::kMaxPathLength || has_nul(p)) return false;
   if (find(p) >= 0) return true;
   // No mount on the face of it; a ".." could still lead into one.
   return mounts::has_dotdot(p);
+}
+
+MountTable::Above MountTable::above(std::string_view path, std::string_view cwd) const noexcept {
+  try {
+    Above out;
+    if (path.empty() || path.size() > mounts::kMaxPathLength || has_nul(path)) return out;
+    std::string abs = "/";
+    if (path.front() != '/') {
+      if (cwd.empty() || cwd.front() != '/') return out;
+      mounts::append_lexical(abs, cwd);
+    }
+    mounts::append_lexical(abs, path);
+    if (root_mount_ >= 0 || find(abs) >= 0) return out;  // in a mount: not above one
+    std::vector<std::string> names;
+    if (!below(entries_, by_path_, abs, &names)) return out;
+    out.path = std::move(abs);
+    out.names = std::move(names);
+    return out;
+  } catch (const std::exception&) {
+    return {};
+  }
 }
 
 }  // namespace objcache

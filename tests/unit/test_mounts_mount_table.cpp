@@ -566,3 +566,21 @@ TEST_CASE("10,000 mounts: every one resolves, and lookups agree with the referen
     CHECK_FALSE(t.maybe_ours(p));
   }
 }
+
+TEST_CASE("above(): the directories above mounts and their children toward them") {
+  MountTable t({mount("/mnt/data", "ds/"), mount("/mnt/other/x", ""), mount("/srv/a", "a/")});
+  auto a = t.above("/mnt/data/..");
+  CHECK(a.path == "/mnt");
+  CHECK(a.names == std::vector<std::string>{"data", "other"});
+  CHECK(t.above("/").names == std::vector<std::string>{"mnt", "srv"});
+  CHECK(t.above("..", "/mnt/other/x").names == std::vector<std::string>{"x"});
+  CHECK(t.above("/mnt/other").path == "/mnt/other");
+  // In a mount, beside one, or below nothing: not above.
+  CHECK(t.above("/mnt/data").names.empty());
+  CHECK(t.above("/mnt/data/x/..").names.empty());
+  CHECK(t.above("/mnt/dat").names.empty());
+  CHECK(t.above("/mnt/database").names.empty());
+  CHECK(t.above("/usr").names.empty());
+  MountTable root({mount("/", "")});
+  CHECK(root.above("/x").names.empty());
+}

@@ -61,6 +61,19 @@ class OBJCACHE_API MountTable {
   // a relative path, answers true (resolve decides). Never allocates.
   bool maybe_ours(std::string_view absolute_path) const noexcept;
 
+  // The directories above mounts: for a path (as resolve takes it) that is
+  // in no mount but is a strict ancestor of one or more mount paths, its
+  // normalized form and the names of its children toward them ("/mnt" with
+  // a mount at /mnt/data: {"/mnt", {"data"}}). The shim shows such a
+  // directory when the disk has none there, for a path that reaches it
+  // through "..", or relative to a directory (a mount root's ".." must be a
+  // directory). Empty names: not above any mount.
+  struct Above {
+    std::string path;
+    std::vector<std::string> names;  // sorted, unique
+  };
+  Above above(std::string_view path, std::string_view cwd = {}) const noexcept;
+
  private:
   struct Entry {
     std::string path;    // normalized mount path ("/" or "/a/b"); "" = never matches
