@@ -18,7 +18,6 @@ namespace objcache::preload::dispatch {
 constinit std::atomic<bool> g_mounts_active{false};
 constinit FdTable g_fds;
 constinit std::atomic<long> g_dirs_live{0};
-constinit std::atomic<long> g_maps_live{0};
 
 namespace {
 
@@ -81,10 +80,6 @@ bool stream_is_ours_slow(FILE* stream) noexcept {
   ErrnoScope keep_errno;
   return fd_is_ours(fileno(stream));
 }
-
-// Mappings of materialised fds are ordinary kernel mappings: munmap needs
-// nothing from us.
-bool mapping_is_ours_slow(const void* /*addr*/, size_t /*len*/) noexcept { return false; }
 
 bool cwd_is_ours_slow() noexcept { return lib::has_virtual_cwd(); }
 

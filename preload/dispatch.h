@@ -28,15 +28,13 @@ namespace objcache::preload::dispatch {
 extern std::atomic<bool> g_mounts_active;
 // Virtual fds (real kernel fd numbers the shim serves).
 extern FdTable g_fds;
-// Open shim-owned DIR streams and mappings of virtual fds; 0 = none.
+// Open shim-owned DIR streams; 0 = none.
 extern std::atomic<long> g_dirs_live;
-extern std::atomic<long> g_maps_live;
 
 // The slow halves, reached only when something is ours somewhere.
 bool path_is_ours_slow(const char* path) noexcept;
 bool dir_is_ours_slow(const DIR* dir) noexcept;
 bool stream_is_ours_slow(FILE* stream) noexcept;
-bool mapping_is_ours_slow(const void* addr, size_t len) noexcept;
 bool cwd_is_ours_slow() noexcept;
 
 // The registry of shim-owned DIR streams (dir_is_ours).
@@ -80,9 +78,6 @@ inline bool stream_is_ours(FILE* stream) noexcept {
   return g_fds.any() && stream_is_ours_slow(stream);
 }
 
-inline bool mapping_is_ours(const void* addr, size_t len) noexcept {
-  return g_maps_live.load(std::memory_order_relaxed) != 0 && mapping_is_ours_slow(addr, len);
-}
 
 inline bool cwd_is_ours() noexcept {
   return g_mounts_active.load(std::memory_order_relaxed) && cwd_is_ours_slow();

@@ -24,11 +24,6 @@ OBJCACHE_ENTRY void* mmap64(void* addr, size_t len, int prot, int flags, int fd,
   return dispatch::serve<Sym::mmap64>(addr, len, prot, flags, fd, offset);
 }
 
-OBJCACHE_ENTRY int munmap(void* addr, size_t len) noexcept {
-  if (in_shim() || !dispatch::mapping_is_ours(addr, len)) return real::fn<Sym::munmap>()(addr, len);
-  return dispatch::serve<Sym::munmap>(addr, len);
-}
-
 OBJCACHE_ENTRY ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) noexcept {
   if (pass_fds(out_fd, in_fd)) return real::fn<Sym::sendfile>()(out_fd, in_fd, offset, count);
   return dispatch::serve<Sym::sendfile>(out_fd, in_fd, offset, count);

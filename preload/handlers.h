@@ -133,7 +133,6 @@ OBJCACHE_HANDLER(fclose, FILE*)
 // mmap and in-kernel copies
 OBJCACHE_HANDLER(mmap, void*, size_t, int, int, int, off_t)
 OBJCACHE_HANDLER(mmap64, void*, size_t, int, int, int, off64_t)
-OBJCACHE_HANDLER(munmap, void*, size_t)
 OBJCACHE_HANDLER(sendfile, int, int, off_t*, size_t)
 OBJCACHE_HANDLER(sendfile64, int, int, off64_t*, size_t)
 OBJCACHE_HANDLER(copy_file_range, int, off64_t*, int, off64_t*, size_t, unsigned int)

@@ -80,7 +80,12 @@ enum class Fail {
   kVoid,         // nothing to return; errno set
 };
 
-// Every real function the shim can call: X(name, fail). The execl* family
+// Every real function the shim can call: X(name, fail). Each is interposed
+// (has an entry point) except those named here, which the shim only calls
+// (its fd table maps and unmaps its own chunks):
+//   not interposed: munmap
+// (munmap was interposed for nothing: a mapping of a materialised virtual
+// fd is an ordinary kernel mapping.) The execl* family
 // is not here: those entry points build an argv and call execv, execve or
 // execvp, as glibc's own execl does.
 #define OBJCACHE_PRELOAD_REAL_SYMBOLS(X)                                                      \

@@ -539,9 +539,6 @@ OBJCACHE_SERVE(mmap, void* a, size_t l, int p, int f, int fd, off_t o) { return 
 OBJCACHE_SERVE(mmap64, void* a, size_t l, int p, int f, int fd, off64_t o) {
   return do_mmap(a, l, p, f, fd, o);
 }
-OBJCACHE_SERVE(munmap, void* a, size_t l) {
-  return ::munmap(a, l) == 0 ? ok(0) : fail<int>(errno);
-}
 // sendfile's offset is the input's: the output is written at its offset.
 OBJCACHE_SERVE(sendfile, int out, int in, off_t* off, size_t n) {
   if (int e = make_both_real(out, in); e != 0) return fail<ssize_t>(e);

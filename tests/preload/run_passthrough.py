@@ -264,10 +264,12 @@ def entry_exception_specs_match_glibc():
         for m in re.finditer(r"OBJCACHE_ENTRY\s[^{;]*?\b(\w+)\((?:[^()]|\([^()]*\))*\)\s*(noexcept)?\s*\{",
                              open(path).read()):
             mine[m.group(1)] = bool(m.group(2))
-    missing = [n for n in names if n not in mine]
+    # Real functions the shim only calls itself (real.h says which).
+    internal = set(re.findall(r"not interposed: (\w+)", real_h))
+    missing = [n for n in names if n not in mine and n not in internal]
     check(not missing, f"no entry point for {missing}")
     wrong = [f"{n} (glibc {'noexcept' if header[n] == '1' else 'may throw'})"
-             for n in names if mine[n] != (header[n] == "1")]
+             for n in names if n in mine and mine[n] != (header[n] == "1")]
     check(not wrong, f"exception specification differs from glibc's header: {wrong}")
 
 
