@@ -75,8 +75,12 @@ Result<Claim> ClaimTable::claim(std::uint64_t lo, std::uint64_t hi, std::uint32_
       if (phase_of(w) == P(shm::ClaimPhase::Setup)) setup_seen = true;
       if (phase_of(w) != P(shm::ClaimPhase::Filling)) continue;
       if (!matches(i, lo, hi, page)) continue;
-      if (!wait) return Claim{Claim::Kind::Busy, i};
-      return wait_for(i, seq_of(w));
+      if (wait) return wait_for(i, seq_of(w));
+      // Not waiting, but a dead (or overdue) filler's claim is taken over
+      // here too: else prefetch and cachectl load would skip the page for
+      // as long as no demand read happens to wait on it.
+      if (take_over_if_stale(i, seq_of(w))) return Claim{Claim::Kind::Mine, i};
+      return Claim{Claim::Kind::Busy, i};
     }
     if (setup_seen) {  // a claim is being written; its key may be ours
       std::this_thread::yield();
@@ -134,6 +138,22 @@ Result<Claim> ClaimTable::claim(std::uint64_t lo, std::uint64_t hi, std::uint32_
   return Claim{Claim::Kind::Unclaimed, 0};
 }
 
+bool ClaimTable::take_over_if_stale(std::uint32_t i, std::uint32_t seq) {
+  shm::ClaimSlot& c = seg_.claims()[i];
+  pid_t filler = c.filler_pid.load(std::memory_order_relaxed);
+  bool overdue = now_ns() - c.started_ns.load(std::memory_order_relaxed) >
+                 std::chrono::duration_cast<std::chrono::nanoseconds>(fill_deadline_).count();
+  if (proc::alive(filler) && !overdue) return false;
+  // The slot stays Filling with its waiters; the pid CAS decides who fills.
+  if (!c.filler_pid.compare_exchange_strong(filler, proc::self(), std::memory_order_acq_rel)) return false;
+  c.started_ns.store(now_ns(), std::memory_order_relaxed);
+  // acquire: pairs with the release that ended or re-claimed the slot. If
+  // the claim ended meanwhile the pid we wrote is stale, and harmless: the
+  // next claim of the slot writes its own.
+  std::uint32_t w = c.word.load(std::memory_order_acquire);
+  return seq_of(w) == seq && phase_of(w) == P(shm::ClaimPhase::Filling);
+}
+
 Result<Claim> ClaimTable::wait_for(std::uint32_t i, std::uint32_t seq) {
   shm::ClaimSlot& c = seg_.claims()[i];
   // Register as a waiter, unless the claim ended meanwhile.
@@ -153,23 +173,15 @@ Result<Claim> ClaimTable::wait_for(std::uint32_t i, std::uint32_t seq) {
     futex_wait(&c.word, w, kPollInterval);
     w = c.word.load(std::memory_order_acquire);
     if (phase_of(w) != P(shm::ClaimPhase::Filling) || seq_of(w) != seq) break;
-    pid_t filler = c.filler_pid.load(std::memory_order_relaxed);
-    bool overdue = now_ns() - c.started_ns.load(std::memory_order_relaxed) >
-                   std::chrono::duration_cast<std::chrono::nanoseconds>(fill_deadline_).count();
-    if (!proc::alive(filler) || overdue) {
-      // Take the claim over: the slot stays Filling with its waiters; the
-      // pid CAS decides which waiter becomes the filler.
-      if (c.filler_pid.compare_exchange_strong(filler, proc::self(), std::memory_order_acq_rel)) {
-        c.started_ns.store(now_ns(), std::memory_order_relaxed);
-        if (registered) {  // we fill now; we no longer wait
-          std::uint32_t cur = c.word.load(std::memory_order_acquire);
-          while (!c.word.compare_exchange_weak(
-              cur, make_word(seq_of(cur), waiters_of(cur) - 1, static_cast<shm::ClaimPhase>(phase_of(cur))),
-              std::memory_order_acq_rel)) {
-          }
+    if (take_over_if_stale(i, seq)) {
+      if (registered) {  // we fill now; we no longer wait
+        std::uint32_t cur = c.word.load(std::memory_order_acquire);
+        while (!c.word.compare_exchange_weak(
+            cur, make_word(seq_of(cur), waiters_of(cur) - 1, static_cast<shm::ClaimPhase>(phase_of(cur))),
+            std::memory_order_acq_rel)) {
         }
-        return Claim{Claim::Kind::Mine, i};
       }
+      return Claim{Claim::Kind::Mine, i};
     }
   }
   // Done (or the slot moved on). Read the outcome, then leave; the last
@@ -193,6 +205,19 @@ Result<Claim> ClaimTable::wait_for(std::uint32_t i, std::uint32_t seq) {
     return make_error(outcome, "the process filling this page failed");
   }
   return Claim{Claim::Kind::Done, i};
+}
+
+std::uint32_t ClaimTable::waiters(std::uint64_t lo, std::uint64_t hi, std::uint32_t page) const {
+  const shm::ClaimSlot* slots = seg_.claims();
+  const std::uint32_t n = seg_.geometry().claim_slots;
+  const std::uint32_t start = static_cast<std::uint32_t>(index::page_hash(lo, hi, page) % n);
+  for (std::uint32_t k = 0; k < kWindow; ++k) {
+    std::uint32_t i = (start + k) % n;
+    // acquire: as in claim(), the key fields are read after the phase.
+    std::uint32_t w = slots[i].word.load(std::memory_order_acquire);
+    if (phase_of(w) == P(shm::ClaimPhase::Filling) && matches(i, lo, hi, page)) return waiters_of(w);
+  }
+  return 0;
 }
 
 void ClaimTable::complete(const Claim& claim, Status outcome) {

@@ -34,10 +34,14 @@ class ClaimTable {
   // Claims (id, page) or waits for its filler. The error of a failed fill
   // reaches every waiter.
   Result<Claim> acquire(std::uint64_t id_lo, std::uint64_t id_hi, std::uint32_t page);
-  // As acquire(), but Busy instead of waiting for another filler.
+  // As acquire(), but Busy instead of waiting for a live filler; the claim
+  // of a dead or overdue filler is taken over (Mine) as acquire() would.
   Result<Claim> try_acquire(std::uint64_t id_lo, std::uint64_t id_hi, std::uint32_t page);
   // Ends our claim with the fill's outcome and wakes the waiters.
   void complete(const Claim& c, Status outcome);
+  // How many processes (threads) sleep on the claim of (id, page) now; 0
+  // when nobody fills it. For tests that must know a waiter is blocked.
+  std::uint32_t waiters(std::uint64_t id_lo, std::uint64_t id_hi, std::uint32_t page) const;
 
   // How often a waiter checks that its filler is alive.
   static constexpr std::chrono::milliseconds kPollInterval{20};
@@ -46,6 +50,9 @@ class ClaimTable {
   static constexpr std::uint32_t kWindow = 16;
   Result<Claim> claim(std::uint64_t lo, std::uint64_t hi, std::uint32_t page, bool wait);
   Result<Claim> wait_for(std::uint32_t slot, std::uint32_t seq);
+  // Makes us the filler of the claim (slot, seq) if it is still Filling and
+  // its filler is dead or overdue.
+  bool take_over_if_stale(std::uint32_t slot, std::uint32_t seq);
   bool matches(std::uint32_t slot, std::uint64_t lo, std::uint64_t hi, std::uint32_t page) const;
 
   shm::Segment& seg_;

@@ -11,12 +11,14 @@
 #include <thread>
 
 #include "fill/claim_table.h"
+#include "support/eventually.h"
 #include "support/temp_dir.h"
 
 using namespace objcache;
 using namespace objcache::shm;
 using namespace objcache::fill;
 using namespace std::chrono_literals;
+using objcache::test::eventually;
 using objcache::test::TempDir;
 
 namespace {
@@ -46,8 +48,9 @@ TEST_CASE("the first claims, the rest wait and see Done") {
     CHECK(b->kind == Claim::Kind::Done);
     waiter_done = true;
   });
-  std::this_thread::sleep_for(100ms);
-  CHECK_FALSE(waiter_done.load());  // still waiting while we fill
+  // The waiter is registered on our claim, asleep on its futex...
+  REQUIRE(eventually([&] { return t.waiters(1, 2, 3) == 1; }));
+  CHECK_FALSE(waiter_done.load());  // ...and stays there while we fill
   t.complete(*a, Status::Ok);
   waiter.join();
   CHECK(waiter_done.load());
@@ -80,7 +83,9 @@ TEST_CASE("a fill error reaches the waiters in other processes") {
     }
     kids.push_back(p);
   }
-  std::this_thread::sleep_for(200ms);
+  // All three wait on our claim (else one could claim after we complete
+  // and never see the error).
+  REQUIRE(eventually([&] { return t.waiters(9, 9, 0) == 3; }));
   t.complete(*a, Status::AccessDenied);
   for (pid_t p : kids) {
     int st = 0;
@@ -113,12 +118,14 @@ TEST_CASE("a filler killed mid-fill is taken over within a bounded time") {
   char c = 0;
   REQUIRE(::read(ready[0], &c, 1) == 1);
   REQUIRE(c == 'y');
+  ClaimTable t(**seg, 60s);
+  // Killed once we wait on it: the take-over is the waiter's, not a claim
+  // made after the filler was already gone.
   std::thread killer([&] {
-    std::this_thread::sleep_for(150ms);
+    CHECK(eventually([&] { return t.waiters(5, 5, 5) == 1; }));
     ::kill(filler, SIGKILL);
     ::waitpid(filler, nullptr, 0);
   });
-  ClaimTable t(**seg, 60s);
   auto start = std::chrono::steady_clock::now();
   auto r = t.acquire(5, 5, 5);
   auto took = std::chrono::steady_clock::now() - start;
@@ -140,6 +147,57 @@ TEST_CASE("a filler past the fill deadline is taken over even if alive") {
     ClaimTable t2(**seg, 200ms);
     auto b = t2.acquire(7, 7, 7);
     CHECK(b.ok());
+    CHECK(b->kind == Claim::Kind::Mine);
+    t2.complete(*b, Status::Ok);
+  });
+  other.join();
+}
+
+TEST_CASE("try_acquire takes over the claim of a dead filler instead of answering Busy") {
+  TempDir dir;
+  auto seg = Segment::open(cfg(), dir.path());
+  REQUIRE(seg.ok());
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  pid_t filler = ::fork();
+  if (filler == 0) {
+    ClaimTable tc(**seg, 60s);
+    auto r = tc.acquire(6, 6, 6);
+    char c = r.ok() && r->kind == Claim::Kind::Mine ? 'y' : 'n';
+    (void)!::write(ready[1], &c, 1);
+    ::pause();  // killed mid-GET
+    ::_exit(0);
+  }
+  char c = 0;
+  REQUIRE(::read(ready[0], &c, 1) == 1);
+  REQUIRE(c == 'y');
+  ClaimTable t(**seg, 60s);
+  auto live = t.try_acquire(6, 6, 6);
+  REQUIRE(live.ok());
+  CHECK(live->kind == Claim::Kind::Busy);  // a live filler is left alone
+  ::kill(filler, SIGKILL);
+  ::waitpid(filler, nullptr, 0);
+  auto r = t.try_acquire(6, 6, 6);
+  REQUIRE(r.ok());
+  CHECK(r->kind == Claim::Kind::Mine);  // the dead filler's claim is ours now
+  t.complete(*r, Status::Ok);
+  auto again = t.try_acquire(6, 6, 6);
+  REQUIRE(again.ok());
+  CHECK(again->kind == Claim::Kind::Mine);  // and it was freed
+  t.complete(*again, Status::Ok);
+}
+
+TEST_CASE("try_acquire takes over a claim held past the fill deadline") {
+  TempDir dir;
+  auto seg = Segment::open(cfg(), dir.path());
+  REQUIRE(seg.ok());
+  ClaimTable stuck(**seg, 0ms);  // every claim is overdue at once
+  auto a = stuck.acquire(8, 8, 8);
+  REQUIRE(a->kind == Claim::Kind::Mine);
+  std::thread other([&] {
+    ClaimTable t2(**seg, 0ms);
+    auto b = t2.try_acquire(8, 8, 8);
+    REQUIRE(b.ok());
     CHECK(b->kind == Claim::Kind::Mine);
     t2.complete(*b, Status::Ok);
   });
