@@ -312,13 +312,23 @@ struct Access {
   static PageCache::Impl& of(PageCache& pc) { return *pc.impl_; }
 };
 
-std::optional<PendingFill> try_begin_fill(PageCache& pc, const PageRef& ref, bool may_evict) {
+std::optional<PendingFill> try_begin_fill(PageCache& pc, const PageRef& ref, bool may_evict, FillSkip* why) {
   auto& m = Access::of(pc);
-  if (ref.length == 0 || ref.length > m.cfg.page_size) return std::nullopt;
+  FillSkip ignored;
+  FillSkip& skip = why != nullptr ? *why : ignored;
+  skip = FillSkip::Cached;
+  if (ref.length == 0) return std::nullopt;
+  if (ref.length > m.cfg.page_size) {
+    skip = FillSkip::NoRoom;
+    return std::nullopt;
+  }
   auto cached = [&] { return m.with_ram_page(ref.id, ref.page, [](auto&&...) {}); };
   if (cached()) return std::nullopt;
   auto claim = m.claims->try_acquire(ref.id.lo, ref.id.hi, ref.page);
-  if (!claim || claim->kind == fill::Claim::Kind::Busy) return std::nullopt;
+  if (!claim || claim->kind == fill::Claim::Kind::Busy) {
+    skip = FillSkip::Busy;
+    return std::nullopt;
+  }
   // Filled between our look and the claim?
   if (cached()) {
     m.claims->complete(*claim, Status::Ok);
@@ -327,6 +337,7 @@ std::optional<PendingFill> try_begin_fill(PageCache& pc, const PageRef& ref, boo
   auto res = m.regions->reserve(ref.length, may_evict);
   if (!res) {
     m.claims->complete(*claim, Status::Ok);  // waiters look again and fill it themselves
+    skip = FillSkip::NoRoom;
     return std::nullopt;
   }
   if (m.spill) {
@@ -383,6 +394,10 @@ void abandon_fill(PageCache& pc, PendingFill& f) {
 }
 
 fill::Gate& gate(PageCache& pc) { return *Access::of(pc).gate; }
+
+std::uint32_t fill_waiters(PageCache& pc, const PageRef& ref) {
+  return Access::of(pc).claims->waiters(ref.id.lo, ref.id.hi, ref.page);
+}
 
 }  // namespace cache
 
@@ -447,6 +462,9 @@ bool PageCache::admit(const PageRef& ref, std::span<const std::byte> data) {
 
 CacheStats PageCache::stats() {
   Impl& m = *impl_;
+  // Processes that died give back their gate slots and pins first, so
+  // gets_in_flight and processes agree (cachectl stats after a crash).
+  m.stats->reap_dead();
   stats::StatsSnapshot snap = m.stats->snapshot();
   auto convert = [](const stats::CounterSet& c) {
     CacheCounters out;

@@ -30,11 +30,17 @@ struct PendingFill {
   void* header = nullptr;
 };
 
+// Why try_begin_fill started no fill.
+enum class FillSkip {
+  Cached,  // in RAM, or brought back to RAM from the spill tier
+  Busy,    // a live process is filling it (a dead one's claim is taken over)
+  NoRoom,  // no room (may_evict false: no free room; else nothing evictable)
+};
+
 // Starts filling a page without waiting. nullopt when there is nothing to
-// do now: the page is in RAM, or was on the spill tier (this brings it back
-// to RAM), or another process is filling it, or there is no room (with
-// may_evict false: no free room, so nothing cached is evicted).
-std::optional<PendingFill> try_begin_fill(PageCache& pc, const PageRef& ref, bool may_evict);
+// do now, and why in *why (when given).
+std::optional<PendingFill> try_begin_fill(PageCache& pc, const PageRef& ref, bool may_evict,
+                                          FillSkip* why = nullptr);
 // Ends a fill: got == ref.length publishes the page, anything else
 // abandons it (waiters then fetch it themselves). Counts the bytes as
 // remote_bytes, and as prefetched_bytes if prefetched; the request itself
@@ -47,5 +53,8 @@ void end_fill(PageCache& pc, PendingFill& fill, const Result<std::size_t>& got, 
 void abandon_fill(PageCache& pc, PendingFill& fill);
 // The node-wide limit on GETs in flight (fill/gate.h).
 fill::Gate& gate(PageCache& pc);
+// How many wait for the page's filler now (fill::ClaimTable::waiters): for
+// tests that must know a reader is blocked before they act.
+std::uint32_t fill_waiters(PageCache& pc, const PageRef& ref);
 
 }  // namespace objcache::cache

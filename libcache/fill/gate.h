@@ -5,9 +5,11 @@
 // (store.prefetch_concurrency); demand reads always go, but count, so
 // background work yields to them. Background prefetch also yields while
 // a readahead waits. Each process's slots are recorded in its stats slot,
-// so those of a process that dies are given back (Stats::reap_dead).
+// so those of a process that dies are given back (Stats::reap_dead): by
+// any background request that finds the gate full, and by stats().
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -35,9 +37,13 @@ class Gate {
  private:
   // Sleeps until gate_seq moves from seq (a release) or timeout passes.
   void wait_for_release(std::uint32_t seq, std::chrono::milliseconds timeout);
+  // True at most once per kReapEvery in this process: time to look for the
+  // slots of dead processes.
+  bool reap_due();
 
   shm::Segment& seg_;
   stats::Stats& stats_;
+  std::atomic<std::int64_t> last_reap_ns_{0};  // CLOCK_MONOTONIC
 };
 
 }  // namespace objcache::fill

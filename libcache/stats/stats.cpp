@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stats/stats.h"
 
+#include <algorithm>
 #include <cmath>
 #include <thread>
 
@@ -111,7 +112,14 @@ std::uint32_t Stats::reap_dead() {
       }
     }
     std::uint32_t gets = slots[i].gets_in_flight.exchange(0, std::memory_order_acq_rel);
-    if (gets > 0) seg_.header().gets_in_flight.fetch_sub(gets, std::memory_order_acq_rel);
+    if (gets > 0) {
+      // Saturating: the slot may count one GET its process never got into
+      // the header (fill::Gate::try_acquire orders them so).
+      std::atomic<std::uint32_t>& h = seg_.header().gets_in_flight;
+      std::uint32_t n = h.load(std::memory_order_relaxed);
+      while (n > 0 && !h.compare_exchange_weak(n, n - std::min(n, gets), std::memory_order_acq_rel)) {
+      }
+    }
     slots[i].pid.store(0, std::memory_order_release);
   }
   // Expected after a process exits with prefetch GETs in flight (their room

@@ -20,7 +20,9 @@
 #include <thread>
 #include <vector>
 
+#include "cache/page_fills.h"
 #include "objcache/page_cache.h"
+#include "support/eventually.h"
 #include "support/temp_dir.h"
 
 using namespace objcache;
@@ -269,8 +271,9 @@ TEST_CASE("a filler SIGKILLed mid-fill: the others finish with correct bytes") {
   char c;
   REQUIRE(::read(started[0], &c, 1) == 1);
   auto pc = open_cache(dir, cfg);
+  // Killed once we wait on its claim, so the take-over path is the one tested.
   std::thread killer([&] {
-    std::this_thread::sleep_for(200ms);
+    CHECK(objcache::test::eventually([&] { return cache::fill_waiters(*pc, o.page(0)) == 1; }));
     ::kill(filler, SIGKILL);
     ::waitpid(filler, nullptr, 0);
   });
