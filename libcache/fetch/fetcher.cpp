@@ -57,6 +57,9 @@ Fetcher::~Fetcher() {
   stop_ = true;
   readahead_.clear();
   prefetch_.clear();
+  deferred_.clear();
+  retries_.clear();
+  retry_jobs_ = 0;
   work_cv_.notify_all();
   tasks_.clear();
   task_cv_.notify_all();
@@ -94,6 +97,7 @@ Result<std::size_t> Fetcher::get_whole(const FetchTarget& t, std::uint32_t page,
     auto r = (*st)->get(req, dst);
     gate.release();
     if (!r) return r.error();
+    store_answered(t.mount);
     if (r->bytes != ref.length) return make_error(Status::PreconditionFailed, "object changed size: " + t.key);
     return std::size_t{ref.length};
   }
@@ -110,6 +114,7 @@ Result<std::size_t> Fetcher::get_whole(const FetchTarget& t, std::uint32_t page,
   req.length = t.size;
   auto r = (*st)->get(req, whole);
   gate.release();
+  if (r) store_answered(t.mount);
   Result<std::size_t> got = std::size_t{0};
   if (!r) got = r.error();
   else if (r->bytes != t.size) got = make_error(Status::PreconditionFailed, "object changed size: " + t.key);
@@ -141,6 +146,9 @@ void Fetcher::adopt_after_fork() {
   new (&task_cv_) std::condition_variable;
   readahead_.clear();
   prefetch_.clear();
+  deferred_.clear();
+  retries_.clear();
+  retry_jobs_ = 0;
   in_flight_.clear();
   tasks_.clear();
   task_threads_ = 0;
@@ -158,7 +166,11 @@ void Fetcher::quiesce_for_exit() {
     stop_ = true;
     readahead_.clear();
     prefetch_.clear();
+    deferred_.clear();
+    retries_.clear();
+    retry_jobs_ = 0;
     progress_.queued_pages = 0;
+    progress_.retry_pages = 0;
     // Other processes waiting on these pages fetch them now, instead of
     // waiting for a filler that is about to be gone.
     for (auto& u : in_flight_) {
@@ -234,7 +246,7 @@ bool Fetcher::enqueue(fill::Priority p, std::shared_ptr<const FetchTarget> t, st
   if (stop_) return false;
   std::deque<Job>& q = p == fill::Priority::Prefetch ? prefetch_ : readahead_;
   if (q.size() >= kMaxQueuedJobs) return false;
-  q.push_back(Job{std::move(t), first, count});
+  q.push_back(Job{std::move(t), first, count, p == fill::Priority::Prefetch ? p : fill::Priority::Readahead});
   progress_.queued_pages += count;
   if (!thread_running_) {
     try {
@@ -254,26 +266,126 @@ bool Fetcher::enqueue(fill::Priority p, std::shared_ptr<const FetchTarget> t, st
 }
 
 bool Fetcher::take_unit(Unit& u) {
+  promote_due(Clock::now());
   bool ra = !readahead_.empty();
   std::deque<Job>& q = ra ? readahead_ : prefetch_;
   if (q.empty()) return false;
   Job& j = q.front();
   u.target = j.target;
-  u.priority = ra ? fill::Priority::Readahead : fill::Priority::Prefetch;
+  u.priority = j.priority;
+  u.probe = j.probe;
+  u.retry = j.retry;
   u.first = j.first;
   // A small object is one GET: the whole job is one unit.
   u.count = j.target->size <= kSmallObjectMax ? j.count : 1;
   j.first += u.count;
   j.count -= u.count;
+  j.probe = false;  // only the first unit of a job probes
   progress_.queued_pages -= u.count;
   if (j.count == 0) q.pop_front();
   return true;
 }
 
+void Fetcher::promote_due(Clock::time_point now) {
+  while (!deferred_.empty() && deferred_.front().due <= now) {
+    Job& j = deferred_.front().job;
+    (j.priority == fill::Priority::Prefetch ? prefetch_ : readahead_).push_back(std::move(j));
+    deferred_.pop_front();
+  }
+  for (auto& [mount, r] : retries_) {
+    if (r.probing || r.jobs.empty()) continue;
+    const bool back = r.saw_unreachable && r.store != nullptr && r.store->reachable();
+    if (now < r.next && !back) continue;
+    // One GET finds out whether the store answers; the others wait for it.
+    Job j = std::move(r.jobs.front());
+    r.jobs.pop_front();
+    --retry_jobs_;
+    progress_.retry_pages -= j.count;
+    progress_.queued_pages += j.count;
+    j.probe = true;
+    r.probing = true;
+    (j.priority == fill::Priority::Prefetch ? prefetch_ : readahead_).push_front(std::move(j));
+  }
+}
+
+Fetcher::Clock::time_point Fetcher::next_wake(Clock::time_point now) const {
+  Clock::time_point wake = Clock::time_point::max();
+  if (!deferred_.empty()) wake = deferred_.front().due;
+  for (const auto& [mount, r] : retries_) {
+    if (r.probing || r.jobs.empty()) continue;
+    wake = std::min(wake, r.next);
+    if (r.saw_unreachable) wake = std::min(wake, now + kReachableCheck);
+  }
+  return wake;
+}
+
+void Fetcher::requeue_retries(int mount) {
+  auto it = retries_.find(mount);
+  if (it == retries_.end()) return;
+  for (Job& j : it->second.jobs) {
+    j.probe = false;
+    progress_.retry_pages -= j.count;
+    progress_.queued_pages += j.count;
+    (j.priority == fill::Priority::Prefetch ? prefetch_ : readahead_).push_back(std::move(j));
+  }
+  retry_jobs_ -= it->second.jobs.size();
+  retries_.erase(it);
+  work_cv_.notify_one();
+}
+
+void Fetcher::record_outcome(const Unit& u, ObjectStore* store, const Result<std::size_t>& got) {
+  const int mount = u.target->mount;
+  if (got) {
+    // Fetched after all: no longer a failed page.
+    if (u.retry) progress_.failed_pages -= std::min<std::uint64_t>(progress_.failed_pages, u.count);
+    requeue_retries(mount);
+    return;
+  }
+  const Status st = got.status();
+  const bool outage = st == Status::Transient || st == Status::Throttled || st == Status::Timeout;
+  auto it = retries_.find(mount);
+  if (!outage || stop_ || owner_ != proc::self()) {
+    if (u.probe && it != retries_.end()) it->second.probing = false;  // let the next one probe
+    return;
+  }
+  Retries& r = retries_[mount];
+  const auto now = Clock::now();
+  if (u.probe || r.backoff.count() == 0) {
+    r.backoff = r.backoff.count() == 0 ? kRetryFirst : std::min(r.backoff * 2, kRetryMax);
+    r.next = now + r.backoff;
+  }
+  if (u.probe) r.probing = false;
+  r.store = store;
+  r.saw_unreachable = store != nullptr && !store->reachable();
+  if (retry_jobs_ < kMaxQueuedJobs) {
+    r.jobs.push_back(Job{u.target, u.first, u.count, u.priority, false, true});
+    ++retry_jobs_;
+    progress_.retry_pages += u.count;
+  }
+  work_cv_.notify_one();  // the dispatcher's next wake may be sooner now
+}
+
+void Fetcher::probe_not_sent(const Unit& u) {
+  if (!u.probe) return;
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = retries_.find(u.target->mount);
+  if (it != retries_.end()) it->second.probing = false;  // the next retry probes
+  work_cv_.notify_one();
+}
+
+void Fetcher::store_answered(int mount) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (owner_ != proc::self() || stop_) return;
+  requeue_retries(mount);
+}
+
 void Fetcher::run() {
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
-    work_cv_.wait(lk, [&] { return stop_ || !readahead_.empty() || !prefetch_.empty(); });
+    auto ready = [&] { return stop_ || !readahead_.empty() || !prefetch_.empty(); };
+    const Clock::time_point wake = next_wake(Clock::now());
+    if (wake == Clock::time_point::max()) work_cv_.wait(lk, ready);
+    else work_cv_.wait_until(lk, wake, ready);
     if (stop_) break;
     Unit u;
     if (!take_unit(u)) continue;
@@ -307,8 +419,10 @@ void Fetcher::run_unit(const Unit& u) {
     any_missing = !cache_.contains(t.id, p);
   }
   if (!any_missing) {
+    probe_not_sent(u);
     std::lock_guard<std::mutex> g(mu_);
     progress_.skipped_pages += u.count;
+    if (u.retry) progress_.failed_pages -= std::min<std::uint64_t>(progress_.failed_pages, u.count);
     return;
   }
   fill::Gate& gate = cache::gate(cache_);
@@ -318,27 +432,42 @@ void Fetcher::run_unit(const Unit& u) {
     return stop_ || owner_ != proc::self();
   };
   while (!gate.acquire(u.priority, concurrency_, std::chrono::seconds(10), stopping_now)) {
-    if (stopping_now()) return;
+    if (stopping_now()) return;  // nothing probes any more
   }
   // Claim what is still missing. A small object is fetched whole even if
   // some of its pages are cached: it is one request either way.
   auto unit = std::make_shared<InFlight>();
   std::vector<cache::PendingFill>& fills = unit->fills;
   std::uint64_t no_room = 0;
+  std::vector<Job> busy;  // runs of pages a live process is filling
   for (std::uint32_t p = u.first; p < u.first + u.count; ++p) {
-    auto f = cache::try_begin_fill(cache_, page_ref(t, p), /*may_evict=*/!prefetch);
+    cache::FillSkip why = cache::FillSkip::Cached;
+    auto f = cache::try_begin_fill(cache_, page_ref(t, p), /*may_evict=*/!prefetch, &why);
     if (f) {
       fills.push_back(*f);
-    } else if (prefetch && !cache_.contains(t.id, p)) {
-      ++no_room;  // or being filled elsewhere; either way not ours to fetch
+    } else if (why == cache::FillSkip::NoRoom) {
+      ++no_room;
+    } else if (why == cache::FillSkip::Busy) {
+      if (!busy.empty() && busy.back().first + busy.back().count == p) ++busy.back().count;
+      else busy.push_back(Job{u.target, p, 1, u.priority, false, u.retry});
     }
   }
   bool stopping = false;
   {
     std::lock_guard<std::mutex> g(mu_);
-    progress_.no_room_pages += no_room;
-    progress_.skipped_pages += u.count - fills.size() - no_room;
     stopping = stop_ || owner_ != proc::self();
+    std::uint64_t busy_pages = 0;
+    if (!stopping) {
+      // Looked at again soon: cached by then (skipped), or ours to fetch.
+      const auto due = Clock::now() + kBusyRecheck;
+      for (Job& j : busy) {
+        busy_pages += j.count;
+        progress_.queued_pages += j.count;
+        deferred_.push_back(Deferred{std::move(j), due});
+      }
+    }
+    progress_.no_room_pages += no_room;
+    progress_.skipped_pages += u.count - fills.size() - no_room - busy_pages;
     if (!fills.empty() && !stopping) {
       ++progress_.in_flight;
       in_flight_.push_back(unit);
@@ -347,9 +476,12 @@ void Fetcher::run_unit(const Unit& u) {
   if (fills.empty() || stopping) {
     for (cache::PendingFill& f : fills) cache::end_fill(cache_, f, make_error(Status::Transient, "stopping"), prefetch);
     gate.release();
+    probe_not_sent(u);
     return;
   }
-  auto finish = [this, unit, prefetch](const Result<std::size_t>& got) {
+  auto st = store_of_(t.mount);
+  ObjectStore* store = st ? *st : nullptr;
+  auto finish = [this, unit, prefetch, u, store](const Result<std::size_t>& got) {
     {
       std::lock_guard<std::mutex> g(mu_);
       if (unit->abandoned) return;  // the exit handler let go of it
@@ -361,9 +493,12 @@ void Fetcher::run_unit(const Unit& u) {
       if (got) bytes += f.ref.length;
     }
     cache::gate(cache_).release();
-    unit_done(bytes, got ? 0 : unit->fills.size());
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      record_outcome(u, store, got);
+    }
+    unit_done(bytes, got || u.retry ? 0 : unit->fills.size());  // a retry's pages counted already
   };
-  auto st = store_of_(t.mount);
   if (!st) {
     OC_WARN("prefetch of %s: %s", t.key.c_str(), st.error().describe().c_str());
     finish(st.error());
@@ -415,7 +550,11 @@ void Fetcher::cancel() {
   adopt_after_fork();
   readahead_.clear();
   prefetch_.clear();
+  deferred_.clear();
+  retries_.clear();
+  retry_jobs_ = 0;
   progress_.queued_pages = 0;
+  progress_.retry_pages = 0;
 }
 
 FetchProgress Fetcher::progress() {

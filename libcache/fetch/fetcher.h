@@ -10,6 +10,15 @@
 //     slots of the node-wide fill::Gate (prefetch_concurrency in flight),
 //     readahead before prefetch. Prefetch only fills free room: it never
 //     evicts what is cached.
+//   - A queued page that another live process is filling is looked at
+//     again every kBusyRecheck until it is cached or ours to fetch (its
+//     filler failed, died or overran the fill deadline): never counted as
+//     done because someone else was on it.
+//   - Background GETs that fail as if the store were away (Transient,
+//     Throttled, Timeout) wait per mount; one is sent again as a probe
+//     after a backoff (kRetryFirst, doubling to kRetryMax), or as soon as
+//     the store answers again (ObjectStore::reachable, or any GET of ours
+//     that succeeds), and then they all go back in the queues.
 // Thread-safe. After fork the child starts empty and makes its own thread
 // on first use; the parent's queue and GETs stay the parent's. At process
 // exit (an atexit handler registered when the first dispatcher starts, so
@@ -18,10 +27,12 @@
 // fetch those pages at once, and shuts its stores down.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -93,17 +104,42 @@ class Fetcher {
   void unlock_after_fork() { mu_.unlock(); }
 
  private:
+  using Clock = std::chrono::steady_clock;
   struct Job {
     std::shared_ptr<const FetchTarget> target;
     std::uint32_t first = 0;
     std::uint32_t count = 0;
+    fill::Priority priority = fill::Priority::Prefetch;
+    bool probe = false;  // a retry that finds out whether the store is back
+    bool retry = false;  // its pages failed before (counted in failed_pages)
   };
   struct Unit {
     std::shared_ptr<const FetchTarget> target;
     std::uint32_t first = 0;
     std::uint32_t count = 0;  // pages; more than one only for a small object
     fill::Priority priority = fill::Priority::Prefetch;
+    bool probe = false;
+    bool retry = false;
   };
+  // Pages another process was filling, to look at again at `due`.
+  struct Deferred {
+    Job job;
+    Clock::time_point due;
+  };
+  // The failed background GETs of one mount, waiting for its store.
+  struct Retries {
+    std::deque<Job> jobs;
+    ObjectStore* store = nullptr;     // for reachable(); the mount's store
+    Clock::time_point next{};         // when the next probe may go
+    std::chrono::milliseconds backoff{0};
+    bool probing = false;             // a probe is queued or in flight
+    bool saw_unreachable = false;     // the breaker was open at the last failure
+  };
+  static constexpr std::chrono::milliseconds kBusyRecheck{20};
+  static constexpr std::chrono::milliseconds kRetryFirst{500};
+  static constexpr std::chrono::milliseconds kRetryMax{30000};
+  // How often a mount whose store was unreachable is asked reachable().
+  static constexpr std::chrono::milliseconds kReachableCheck{200};
 
   // The GETs in flight of one unit; abandoned at exit, after which its
   // callback touches nothing.
@@ -118,6 +154,17 @@ class Fetcher {
   bool take_unit(Unit& u);  // with mu_ held
   void run_unit(const Unit& u);
   void unit_done(std::uint64_t bytes, std::uint64_t failed);
+  // With mu_ held: what the dispatcher does next, and when it must wake.
+  void promote_due(Clock::time_point now);
+  Clock::time_point next_wake(Clock::time_point now) const;
+  // With mu_ held: a unit's GET ended; failures that look like an outage
+  // wait for the store, a success brings back what waited.
+  void record_outcome(const Unit& u, ObjectStore* store, const Result<std::size_t>& got);
+  void requeue_retries(int mount);
+  // u was to probe the store but sent nothing (its pages were cached).
+  void probe_not_sent(const Unit& u);
+  // The store of mount answered a GET (demand or background).
+  void store_answered(int mount);
   Result<std::size_t> get_whole(const FetchTarget& t, std::uint32_t page, std::span<std::byte> dst);
 
   PageCache& cache_;
@@ -131,6 +178,9 @@ class Fetcher {
   std::condition_variable task_cv_;  // tasks gained work, or stop
   std::deque<Job> readahead_;
   std::deque<Job> prefetch_;
+  std::deque<Deferred> deferred_;  // due times in order (a fixed delay)
+  std::map<int, Retries> retries_;  // by mount
+  std::size_t retry_jobs_ = 0;      // in retries_, at most kMaxQueuedJobs
   std::vector<std::shared_ptr<InFlight>> in_flight_;
   std::deque<std::function<void()>> tasks_;
   int task_threads_ = 0;       // running

@@ -127,6 +127,12 @@ class S3Store final : public ObjectStore {
     if (client_ && client_pid_.load(std::memory_order_relaxed) == proc::self()) client_->shutdown();
   }
 
+  // GETs go to the read endpoint: its breaker says whether reads would go.
+  bool reachable() const override {
+    const CircuitBreaker& b = read_endpoint_.hostport != endpoint_.hostport ? read_breaker_ : breaker_;
+    return !b.open();
+  }
+
   Result<ObjectInfo> head(std::string_view key) override {
     auto op = make_op("HEAD", Target::Read, key);
     auto r = run_sync(op);

@@ -314,6 +314,45 @@ class Tests:
                          and "did not fit" in out2, f"{rc} {out} {err}\n{out2} {err2}")
 
 
+    def reader_killed_mid_get_then_load(self):
+        # Issue 18.1/18.2: a reader SIGKILLed with GETs in flight leaves its
+        # claims and its gate slots in the segment. `cachectl load` must
+        # take the claims over (not skip the pages and say "loaded"), and
+        # the slots must be given back without anyone waiting on the gate.
+        e = Env(self, self.proxy(1.5), extra_mount='prefetch = "file"')
+        direct = e.config + ".direct.toml"  # the same cache, straight to s3rver
+        with open(e.config) as f, open(direct, "w") as g:
+            g.write(re.sub(r'^endpoint = ".*"$', f'endpoint = "{self.server.endpoint}"', f.read(), flags=re.M))
+        path = e.path("mixed/big.bin")
+        reader = subprocess.Popen([PY, "-c", "import sys; open(sys.argv[1], 'rb').read()", path], env=e.env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        in_flight = 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and reader.poll() is None:
+            in_flight = e.stats()["gets_in_flight"]
+            if in_flight >= 2:
+                break
+            time.sleep(0.05)  # poll: a counter in another process (its GETs are held 1.5 s by the proxy)
+        reader.kill()
+        reader.wait()
+        after_kill = e.stats()
+        self.suite.check("gets_in_flight_of_a_killed_reader_come_back_at_once",
+                         in_flight >= 2 and after_kill["gets_in_flight"] == 0 and after_kill["processes"] == 0,
+                         f"in flight before the kill: {in_flight}; after: {after_kill}")
+        p = subprocess.run([self.args.cachectl, "--config", direct, "load", "--json", path], env=e.ctl_env,
+                           capture_output=True, text=True, timeout=120)
+        j = json.loads(p.stdout) if p.stdout.strip().startswith("{") else {}
+        rc_ls, out_ls, err_ls = e.ctl("ls", "--json", path)
+        ls = json.loads(out_ls) if rc_ls == 0 else {}
+        fully = ls.get("cached_bytes") == ls.get("size_bytes") == 12 << 20
+        self.suite.check("cachectl_load_takes_over_the_pages_of_a_killed_reader",
+                         p.returncode == 0 and fully and j.get("fetched_bytes", 0) + j.get("already_cached_bytes", 0)
+                         == 12 << 20 and j.get("failed_pages") == 0,
+                         f"load rc={p.returncode} {p.stdout} {p.stderr[-800:]}\nls {out_ls[:400]} {err_ls}")
+        # Whatever happened, exit 0 means every page is cached.
+        self.suite.check("cachectl_load_exit_0_only_when_every_page_is_cached", p.returncode != 0 or fully,
+                         f"load rc={p.returncode} {p.stdout}\nls {out_ls[:400]}")
+
     def load_progress_bar_on_a_terminal(self):
         # stderr a terminal: the bar is redrawn in place (files, bytes, rate,
         # ETA) and ends at 100 %; stdout keeps the summary line.
@@ -348,6 +387,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shim", required=True)
     ap.add_argument("--cachectl", required=True)
+    ap.add_argument("--case", help="run only this case (a method of Tests, e.g. reader_killed_mid_get_then_load)")
     args = ap.parse_args()
     args.shim = os.path.abspath(args.shim)
     args.cachectl = os.path.abspath(args.cachectl)
@@ -360,6 +400,9 @@ def main():
     args.asan = mf.asan_preload(args.shim)
     t = Tests(args)
     try:
+        if args.case:
+            getattr(t, args.case)()
+            return finish(t)
         t.two_processes_one_get_per_object()
         t.demand_read_joins_prefetch()
         t.small_object_one_get_large_readahead()
@@ -368,8 +411,13 @@ def main():
         t.eviction_none_keeps_half()
         t.load_interrupted_and_not_fitting()
         t.load_progress_bar_on_a_terminal()
+        t.reader_killed_mid_get_then_load()
     finally:
         t.close()
+    return finish(t)
+
+
+def finish(t):
     print(f"{t.suite.passed} passed, {t.suite.failed} failed")
     return 0 if t.suite.failed == 0 else 1
 

@@ -2,7 +2,8 @@
 // The fetch gate and the fetcher over an in-memory store (below the S3
 // layer): the node-wide cap on GETs in flight, priorities, one GET per page
 // however many readers and prefetches want it, small objects in one GET,
-// prefetch that never evicts.
+// prefetch that never evicts, pages of a killed reader taken over, gate
+// slots of a killed process given back, prefetch retried after an outage.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,17 +31,31 @@ namespace {
 constexpr std::uint64_t kPage = 1ull << 20;
 
 // Objects in memory; each GET takes `latency` on a thread of its own and
-// is counted, with the most GETs ever in flight at once.
+// is counted, with the most GETs ever in flight at once. While down, every
+// GET fails as an unreachable store's do (Transient).
 class MemStore final : public ObjectStore {
  public:
   explicit MemStore(std::chrono::milliseconds latency) : latency_(latency) {}
   ~MemStore() override {
-    while (running_.load() > 0) std::this_thread::sleep_for(1ms);
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return running_ == 0; });
   }
 
   void put_bytes(const std::string& key, std::vector<std::byte> data) { objects_[key] = std::move(data); }
   int gets() const { return gets_.load(); }
   int max_in_flight() const { return max_in_flight_.load(); }
+  void set_down(bool down) { down_ = down; }
+  void reset_max_in_flight() { max_in_flight_ = 0; }
+  // Waits until n GETs have been sent (started) / have succeeded, their
+  // callbacks run; false after `limit`.
+  bool wait_started(int n, std::chrono::milliseconds limit = 20s) {
+    std::unique_lock<std::mutex> lk(mu_);
+    return cv_.wait_for(lk, limit, [&] { return gets_.load() >= n; });
+  }
+  bool wait_succeeded(int n, std::chrono::milliseconds limit = 20s) {
+    std::unique_lock<std::mutex> lk(mu_);
+    return cv_.wait_for(lk, limit, [&] { return succeeded_ >= n; });
+  }
 
   Result<ObjectInfo> head(std::string_view) override { return make_error(Status::Unsupported, "head"); }
   Result<GetResult> get(const GetRequest& req, std::span<std::byte> out) override {
@@ -57,20 +72,32 @@ class MemStore final : public ObjectStore {
     return std::move(*got);
   }
   void get_async(const GetRequest& req, std::span<std::byte> out, GetCallback done) override {
-    ++gets_;
     int now = ++in_flight_;
     int seen = max_in_flight_.load();
     while (now > seen && !max_in_flight_.compare_exchange_weak(seen, now)) {
     }
-    ++running_;
-    std::thread([this, req, out, done = std::move(done)] {
-      std::this_thread::sleep_for(latency_);
-      const auto& data = objects_.at(req.key);
-      std::uint64_t n = std::min<std::uint64_t>(req.length, data.size() - req.offset);
-      std::memcpy(out.data(), data.data() + req.offset, n);
-      --in_flight_;
-      done(GetResult{n, data.size(), "etag"});
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      ++running_;
+      ++gets_;
+      cv_.notify_all();
+    }
+    std::thread([this, req, out, down = down_.load(), done = std::move(done)] {
+      std::this_thread::sleep_for(latency_);  // pace: a store this far away; orders nothing
+      if (down) {
+        --in_flight_;
+        done(make_error(Status::Transient, "connection refused"));
+      } else {
+        const auto& data = objects_.at(req.key);
+        std::uint64_t n = std::min<std::uint64_t>(req.length, data.size() - req.offset);
+        std::memcpy(out.data(), data.data() + req.offset, n);
+        --in_flight_;
+        done(GetResult{n, data.size(), "etag"});
+      }
+      std::lock_guard<std::mutex> g(mu_);
+      if (!down) ++succeeded_;
       --running_;
+      cv_.notify_all();
     }).detach();
   }
   Result<ListPage> list(const ListRequest&) override { return make_error(Status::Unsupported, "list"); }
@@ -99,7 +126,11 @@ class MemStore final : public ObjectStore {
   std::atomic<int> gets_{0};
   std::atomic<int> in_flight_{0};
   std::atomic<int> max_in_flight_{0};
-  std::atomic<int> running_{0};
+  std::atomic<bool> down_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;  // a GET started or ended
+  int running_ = 0;             // threads of GETs, guarded by mu_
+  int succeeded_ = 0;           // guarded by mu_
 };
 
 std::vector<std::byte> pattern(std::uint64_t size, std::uint32_t seed) {
@@ -168,9 +199,9 @@ TEST_CASE("gate: background GETs stop at the cap, demand reads never wait, prefe
   g.release();
   g.release();
   CHECK(g.in_flight() == 1);
-  CHECK_FALSE(g.try_acquire(fill::Priority::Prefetch, 2));
-  std::this_thread::sleep_for(60ms);
-  CHECK(g.try_acquire(fill::Priority::Prefetch, 2));
+  CHECK_FALSE(g.try_acquire(fill::Priority::Prefetch, 2));  // within the 50 ms hold
+  // Once the hold lapses (no readahead waits any more) prefetch goes.
+  CHECK(g.acquire(fill::Priority::Prefetch, 2, 10s));
   g.release();
   g.release();
   CHECK(g.in_flight() == 0);
@@ -199,7 +230,7 @@ TEST_CASE("demand reads from many threads during a prefetch of the same object: 
   auto big = r.add("big", 3 * kPage + 123);                  // 4 pages, small: one GET
   auto large = r.add("large", kSmallObjectMax + 3 * kPage);  // 7 pages, ranged GETs
   r.fetcher->enqueue(fill::Priority::Prefetch, large, 0, r.fetcher->page_count(*large));
-  std::this_thread::sleep_for(20ms);  // the GETs are in flight
+  REQUIRE(r.store.wait_started(1));  // a GET is in flight (each takes 100 ms)
   std::atomic<int> bad{0};
   std::vector<std::thread> th;
   for (int i = 0; i < 4; ++i) th.emplace_back([&] { bad += !r.read_all(*large); });
@@ -244,8 +275,9 @@ TEST_CASE("after fork, the child prefetches on its own (the parent's idle dispat
   auto a = r.add("a", 100 << 10);
   auto b = r.add("b", 100 << 10);
   r.fetcher->enqueue(fill::Priority::Prefetch, a, 0, 1);
-  r.fetcher->drain();  // the dispatcher now waits for work
-  std::this_thread::sleep_for(20ms);
+  // drain() returns once the dispatcher is idle: it saw the queue empty
+  // under the lock it then releases by waiting for work, so it is waiting.
+  r.fetcher->drain();
   pid_t pid = ::fork();
   if (pid == 0) {
     ::alarm(20);  // a hang fails the test instead of blocking it
@@ -259,3 +291,105 @@ TEST_CASE("after fork, the child prefetches on its own (the parent's idle dispat
   CHECK(WEXITSTATUS(st) == 0);
 }
 #endif
+
+TEST_CASE("prefetch takes over the pages of a reader killed mid-GET") {
+  Rig r(4, 64ull << 20, Eviction::Clock, 1ms);
+  auto t = r.add("killed", 3 * kPage);  // small object: one GET for all 3 pages
+  auto large = r.add("large", kSmallObjectMax + kPage);
+  int started[2];
+  REQUIRE(::pipe(started) == 0);
+  pid_t reader = ::fork();
+  if (reader == 0) {
+    // Claims page 1 of each (a demand read in flight), then dies in the GET.
+    std::vector<std::byte> out(16);
+    std::thread second([&] {
+      (void)r.cache->read(r.fetcher->page_ref(*large, 1), 0, out, [&](std::span<std::byte>) -> Result<std::size_t> {
+        (void)!::write(started[1], "s", 1);
+        ::pause();
+        return std::size_t{0};
+      });
+    });
+    (void)r.cache->read(r.fetcher->page_ref(*t, 1), 0, out, [&](std::span<std::byte>) -> Result<std::size_t> {
+      (void)!::write(started[1], "s", 1);
+      ::pause();
+      return std::size_t{0};
+    });
+    ::_exit(0);
+  }
+  char c[2];
+  REQUIRE(::read(started[0], &c[0], 1) == 1);
+  REQUIRE(::read(started[0], &c[1], 1) == 1);
+  ::kill(reader, SIGKILL);
+  ::waitpid(reader, nullptr, 0);
+  r.fetcher->enqueue(fill::Priority::Prefetch, t, 0, 3);
+  r.fetcher->enqueue(fill::Priority::Readahead, large, 0, r.fetcher->page_count(*large));
+  r.fetcher->drain();
+  for (std::uint32_t p = 0; p < 3; ++p) CHECK(r.cache->contains(t->id, p));
+  for (std::uint32_t p = 0; p < r.fetcher->page_count(*large); ++p) CHECK(r.cache->contains(large->id, p));
+  CHECK(r.fetcher->progress().failed_pages == 0);
+}
+
+TEST_CASE("gate: the slots of a process killed mid-GET come back at once") {
+  Rig r(4);
+  fill::Gate& g = cache::gate(*r.cache);
+  int held[2];
+  REQUIRE(::pipe(held) == 0);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    bool ok = true;
+    for (int i = 0; i < 4; ++i) ok = ok && g.try_acquire(fill::Priority::Prefetch, 4);
+    ok = ok && g.try_acquire(fill::Priority::Demand, 4);
+    (void)!::write(held[1], ok ? "y" : "n", 1);
+    ::pause();  // killed with 5 GETs in flight
+    ::_exit(0);
+  }
+  char c = 0;
+  REQUIRE(::read(held[0], &c, 1) == 1);
+  REQUIRE(c == 'y');
+  CHECK(r.cache->stats().gets_in_flight == 5);
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  // Nobody waited on the gate: the next background GET finds it full of
+  // the dead process's slots and takes them back at once, and the stats
+  // count none of them.
+  CHECK(g.try_acquire(fill::Priority::Prefetch, 4));
+  g.release();
+  CHECK(g.in_flight() == 0);
+  CHECK(r.cache->stats().gets_in_flight == 0);
+
+  // And the stats alone give them back too (cachectl stats after a crash).
+  pid = ::fork();
+  if (pid == 0) {
+    bool ok = g.try_acquire(fill::Priority::Demand, 4) && g.try_acquire(fill::Priority::Readahead, 4);
+    (void)!::write(held[1], ok ? "y" : "n", 1);
+    ::pause();
+    ::_exit(0);
+  }
+  REQUIRE(::read(held[0], &c, 1) == 1);
+  REQUIRE(c == 'y');
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  CHECK(r.cache->stats().gets_in_flight == 0);
+  CHECK(g.in_flight() == 0);
+}
+
+TEST_CASE("prefetch that failed in an outage is sent again once the store answers") {
+  Rig r(4, 64ull << 20, Eviction::Clock, 1ms);
+  std::vector<std::shared_ptr<const FetchTarget>> ts;
+  for (int i = 0; i < 20; ++i) ts.push_back(r.add("o" + std::to_string(i), 100 << 10));
+  r.store.set_down(true);
+  for (auto& t : ts) r.fetcher->enqueue(fill::Priority::Prefetch, t, 0, 1);
+  r.fetcher->drain();
+  CHECK(r.fetcher->progress().failed_pages == 20);
+  for (auto& t : ts) CHECK_FALSE(r.cache->contains(t->id, 0));
+  r.store.reset_max_in_flight();
+  r.store.set_down(false);
+  // Nobody reads or queues anything: the fetcher's own retries fetch them.
+  CHECK(r.store.wait_succeeded(20));
+  r.fetcher->drain();
+  for (auto& t : ts) CHECK(r.cache->contains(t->id, 0));
+  FetchProgress p = r.fetcher->progress();
+  CHECK(p.failed_pages == 0);  // fetched after all
+  CHECK(p.retry_pages == 0);
+  CHECK(r.store.max_in_flight() >= 2);  // sent again together, not one at a time
+}

@@ -29,7 +29,8 @@ constexpr const char* kLoadDetails =
     "What does not fit (RAM, plus spill when enabled) is left out and listed.\n"
     "Shows a progress bar on a terminal; prints a summary when done.\n"
     "Ctrl-C stops it: what was fetched stays cached, nothing half-written is\n"
-    "ever served.\n";
+    "ever served. A page another process is fetching is waited for (taken\n"
+    "over if that process died). Exit 1 if a page failed or found no room.\n";
 constexpr const char* kLsSummary = "object sizes and the bytes cached";
 constexpr const char* kLsDetails =
     "Lists each PATH (a directory's entries, or a file) with the object's size\n"
@@ -224,6 +225,7 @@ int run_load(const GlobalOptions& g, const PathArgs& a) {
     j["fetched_bytes"] = p.fetched_bytes;
     j["requests"] = after.total.remote_requests - remote_before;
     j["failed_pages"] = p.failed_pages;
+    j["no_room_pages"] = p.no_room_pages;
     j["seconds"] = secs;
     j["interrupted"] = interrupted;
     j["capacity_bytes"] = capacity;
@@ -246,9 +248,17 @@ int run_load(const GlobalOptions& g, const PathArgs& a) {
       std::printf("%llu pages failed to fetch (see the log); run load again to retry them\n",
                   static_cast<unsigned long long>(p.failed_pages));
     }
+    if (p.no_room_pages > 0) {
+      std::printf("%llu pages were not loaded: no room in the cache (eviction = \"none\" and it is full, "
+                  "or every page is pinned)\n",
+                  static_cast<unsigned long long>(p.no_room_pages));
+    }
   }
   if (interrupted) return 130;
-  if (p.failed_pages > 0) return 1;
+  // Success only when every page was loaded: a page skipped because
+  // another process was filling it is waited for (the fetcher), never
+  // counted as loaded.
+  if (p.failed_pages > 0 || p.no_room_pages > 0) return 1;
   return rc;
 }
 

@@ -113,6 +113,10 @@ class OBJCACHE_API ObjectStore {
   // For process exit: stops background work; requests in flight end with
   // an error (their callbacks run), later ones fail at once.
   virtual void shutdown() {}
+  // false while reads fail at once because the store stopped answering
+  // (its circuit breaker is open); true again once it answers. Cheap: one
+  // atomic load, no request.
+  virtual bool reachable() const { return true; }
 };
 
 // Connection facts of a store, with secrets masked, for `cachectl check`.

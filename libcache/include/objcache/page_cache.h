@@ -67,9 +67,10 @@ using PageFiller = std::function<Result<std::size_t>(std::span<std::byte> dst)>;
 struct FetchProgress {
   std::uint64_t queued_pages = 0;   // pages waiting in this process's queues
   std::uint64_t fetched_bytes = 0;  // by this process's background GETs
-  std::uint64_t skipped_pages = 0;  // found cached, or being filled by another process
+  std::uint64_t skipped_pages = 0;  // found cached (another process may have filled it meanwhile)
   std::uint64_t no_room_pages = 0;  // prefetch found no free room
   std::uint64_t failed_pages = 0;   // GET failed
+  std::uint64_t retry_pages = 0;    // of those, waiting for the store to answer again (then queued)
   std::uint64_t in_flight = 0;      // this process's background GETs now
 };
 
