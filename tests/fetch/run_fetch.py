@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -268,10 +269,27 @@ class Tests:
         s.check("cachectl_stats_text", rc == 0 and "working set" in out and "hit ratio" in out, out + err)
         p = subprocess.Popen([self.args.cachectl, "--config", e.config, "stats", "--json", "--watch", "1"],
                              env=e.ctl_env, stdout=subprocess.PIPE, text=True)
-        time.sleep(2.5)
+        # Interrupted once it has printed twice: read until two whole JSON
+        # documents came (a watchdog kills it if they never do).
+        watchdog = threading.Timer(30, p.kill)
+        watchdog.start()
+        out, pending, docs = "", "", 0
+        while docs < 2:
+            line = p.stdout.readline()
+            if not line:
+                break
+            out += line
+            pending += line
+            try:
+                if "ram_hits" in json.loads(pending):
+                    docs += 1
+                pending = ""
+            except ValueError:  # not a whole document yet
+                continue
         p.send_signal(signal.SIGINT)
-        out = p.communicate(timeout=10)[0]
-        s.check("cachectl_stats_watch", out.count('"ram_hits"') >= 2, out[-500:])
+        out += p.communicate(timeout=10)[0]
+        watchdog.cancel()
+        s.check("cachectl_stats_watch", docs >= 2, out[-500:])
         helps = []
         for cmd in ["check", "stats", "load", "ls", "evict", "pin", "unpin", "verify"]:
             rc, out, err = e.ctl(cmd, "--help")
@@ -295,7 +313,15 @@ class Tests:
         e = Env(self, self.proxy(0.05), extra_store="prefetch_concurrency = 4", extra_mount='prefetch = "none"')
         p = subprocess.Popen([self.args.cachectl, "--config", e.config, "load", e.path("half")], env=e.ctl_env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1.5)
+        # Ctrl-C once it is under way: 20 of its 600 GETs sent.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and p.poll() is None:
+            try:
+                if e.stats()["mounts"][0]["remote_requests"] >= 20:
+                    break
+            except RuntimeError:  # the load has not made the cache yet
+                pass
+            time.sleep(0.05)  # poll: a counter in another process (cachectl stats)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=60)
         rc_v, out_v, err_v = e.ctl("verify", "--json")
