@@ -379,6 +379,63 @@ class Tests:
         self.suite.check("cachectl_load_exit_0_only_when_every_page_is_cached", p.returncode != 0 or fully,
                          f"load rc={p.returncode} {p.stdout}\nls {out_ls[:400]}")
 
+    def prefetch_failed_in_outage_is_requeued(self):
+        # Issue 18.3: a directory prefetch that failed while the store was
+        # away is sent again once it answers, by the process that queued
+        # it, without anyone reading: the epoch that follows makes no GET.
+        proxy = DelayProxy(self.server.port, 0)
+        self.proxies.append(proxy)
+        e = Env(self, proxy.endpoint, extra_mount='prefetch = "directory"')
+        quiet = e.config + ".none.toml"  # the same cache, no prefetch: to list first
+        with open(e.config) as f, open(quiet, "w") as g:
+            g.write(f.read().replace('prefetch = "directory"', 'prefetch = "none"'))
+        quiet_env = dict(e.env, OBJCACHE_CONFIG=quiet)
+        d = e.path("many")
+        p = subprocess.run([PY, "-c", "import os, sys; print(len(os.listdir(sys.argv[1])))", d], env=quiet_env,
+                           capture_output=True, text=True, timeout=120)
+        listed = p.stdout.strip() == "200"
+        proxy.down = True
+        # Lists the directory (from the cache: the listing queues its 200
+        # files, which all fail now), says so, and waits; then reads them all.
+        code = textwrap.dedent("""
+            import os, sys
+            d = sys.argv[1]
+            names = sorted(os.listdir(d))
+            print("listed", flush=True)
+            sys.stdin.readline()
+            for n in names:
+                with open(os.path.join(d, n), "rb") as f:
+                    f.read()
+            print("read", len(names), flush=True)
+        """)
+        reader = subprocess.Popen([PY, "-c", code, d], env=e.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        first = reader.stdout.readline().strip()
+
+        def wait_for(pred, limit):
+            deadline = time.monotonic() + limit
+            while time.monotonic() < deadline:
+                st = e.stats()
+                if pred(st):
+                    return st
+                time.sleep(0.1)  # poll: counters in other processes (cachectl stats)
+            return e.stats()
+
+        failed = wait_for(lambda st: st["mounts"][0]["errors"] >= 200, 60)
+        proxy.down = False
+        back = wait_for(lambda st: st["mounts"][0]["prefetched_bytes"] >= 200 * (8 << 10), 60)
+        gets = back["mounts"][0]["remote_requests"]
+        out, err = reader.communicate("go\n", timeout=120)
+        after = e.stats()
+        self.suite.check("prefetch_failed_in_an_outage_is_sent_again_once_the_store_answers",
+                         listed and first == "listed" and failed["mounts"][0]["errors"] >= 200
+                         and back["mounts"][0]["prefetched_bytes"] == 200 * (8 << 10)
+                         and reader.returncode == 0 and "read 200" in out
+                         and after["mounts"][0]["remote_requests"] == gets,
+                         f"listed={listed} first={first!r}\nafter the outage: {failed['mounts'][0]}\n"
+                         f"after the store came back: {back['mounts'][0]}\nreader rc={reader.returncode} {out} "
+                         f"{err[-800:]}\nafter reading: {after['mounts'][0]}")
+
     def load_progress_bar_on_a_terminal(self):
         # stderr a terminal: the bar is redrawn in place (files, bytes, rate,
         # ETA) and ends at 100 %; stdout keeps the summary line.
@@ -438,6 +495,7 @@ def main():
         t.load_interrupted_and_not_fitting()
         t.load_progress_bar_on_a_terminal()
         t.reader_killed_mid_get_then_load()
+        t.prefetch_failed_in_outage_is_requeued()
     finally:
         t.close()
     return finish(t)
