@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "util/exit_hooks.h"
 #include "util/log.h"
 #include "util/process.h"
 
@@ -33,7 +34,12 @@ void quiesce_all_at_exit() {
   for (Fetcher* f : live) f->quiesce_for_exit();
 }
 
-std::once_flag g_exit_handler_once;
+// The exit hook goes in when the first thread starts: its store exists by
+// then (see enqueue and run_task).
+void add_exit_hook_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { exit_hooks::add(exit_hooks::Phase::Quiesce, quiesce_all_at_exit); });
+}
 
 }  // namespace
 
@@ -199,7 +205,7 @@ bool Fetcher::run_task(int mount, std::function<void()> fn) {
   tasks_.push_back(std::move(fn));
   if (idle_task_threads_ < static_cast<int>(tasks_.size()) && task_threads_ < kTaskThreads) {
     try {
-      if (task_threads_ == 0) std::call_once(g_exit_handler_once, [] { std::atexit(quiesce_all_at_exit); });
+      if (task_threads_ == 0) add_exit_hook_once();
       std::thread(&Fetcher::run_tasks, this).detach();
       ++task_threads_;
     } catch (const std::exception& e) {
@@ -250,7 +256,7 @@ bool Fetcher::enqueue(fill::Priority p, std::shared_ptr<const FetchTarget> t, st
   progress_.queued_pages += count;
   if (!thread_running_) {
     try {
-      std::call_once(g_exit_handler_once, [] { std::atexit(quiesce_all_at_exit); });
+      add_exit_hook_once();
       std::thread(&Fetcher::run, this).detach();
       thread_running_ = true;
     } catch (const std::exception& e) {

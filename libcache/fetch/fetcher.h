@@ -21,10 +21,11 @@
 //     that succeeds), and then they all go back in the queues.
 // Thread-safe. After fork the child starts empty and makes its own thread
 // on first use; the parent's queue and GETs stay the parent's. At process
-// exit (an atexit handler registered when the first dispatcher starts, so
-// it runs before libcurl's and OpenSSL's cleanups) every fetcher stops its
-// dispatcher, releases the claims of its GETs in flight so other processes
-// fetch those pages at once, and shuts its stores down.
+// exit (an exit_hooks Quiesce hook added when the first dispatcher starts,
+// after its store exists, so it runs before libcurl's and OpenSSL's
+// cleanups, and after the Flush hooks that upload staged files) every
+// fetcher stops its dispatcher, releases the claims of its GETs in flight
+// so other processes fetch those pages at once, and shuts its stores down.
 #pragma once
 
 #include <chrono>

@@ -19,6 +19,11 @@
 
 namespace objcache::fill {
 
+// Uploads (upload/streaming_upload.cpp) take Prefetch slots on purpose,
+// not a class of their own: demand reads never wait here, so no class can
+// starve them through the gate; a part upload yields to readahead like
+// prefetch does, and one that waited kGateWait goes as Demand, so a
+// checkpoint's close is never held up for good by a directory prefetch.
 enum class Priority : std::uint8_t { Demand = 0, Readahead = 1, Prefetch = 2 };
 
 class Gate {
