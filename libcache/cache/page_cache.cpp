@@ -352,6 +352,7 @@ std::optional<PendingFill> try_begin_fill(PageCache& pc, const PageRef& ref, boo
   f.ref = ref;
   f.data = res->data;
   f.claim_slot = claim->slot;
+  f.claim_started_ns = claim->started_ns;
   f.claimed = claim->kind == fill::Claim::Kind::Mine;
   f.region = res->region;
   f.offset = res->offset;
@@ -369,7 +370,8 @@ void end_fill(PageCache& pc, PendingFill& f, const Result<std::size_t>& got, boo
   res.length = f.ref.length;
   res.header = static_cast<shm::ItemHeader*>(f.header);
   res.data = f.data;
-  fill::Claim claim{f.claimed ? fill::Claim::Kind::Mine : fill::Claim::Kind::Unclaimed, f.claim_slot};
+  fill::Claim claim{f.claimed ? fill::Claim::Kind::Mine : fill::Claim::Kind::Unclaimed, f.claim_slot,
+                    f.claim_started_ns};
   if (!got || *got != f.ref.length) {
     m.regions->release(res);
     // Ok, not the error: a waiter then looks, misses, and fetches the page
@@ -389,7 +391,8 @@ void end_fill(PageCache& pc, PendingFill& f, const Result<std::size_t>& got, boo
 }
 
 void abandon_fill(PageCache& pc, PendingFill& f) {
-  fill::Claim claim{f.claimed ? fill::Claim::Kind::Mine : fill::Claim::Kind::Unclaimed, f.claim_slot};
+  fill::Claim claim{f.claimed ? fill::Claim::Kind::Mine : fill::Claim::Kind::Unclaimed, f.claim_slot,
+                    f.claim_started_ns};
   Access::of(pc).claims->complete(claim, Status::Ok);
 }
 

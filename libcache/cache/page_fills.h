@@ -23,6 +23,7 @@ struct PendingFill {
   std::span<std::byte> data;
   // The claim and the reservation (page_cache.cpp's business).
   std::uint32_t claim_slot = 0;
+  std::int64_t claim_started_ns = 0;
   bool claimed = false;
   std::uint32_t region = 0;
   std::uint32_t offset = 0;

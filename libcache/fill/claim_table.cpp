@@ -79,7 +79,8 @@ Result<Claim> ClaimTable::claim(std::uint64_t lo, std::uint64_t hi, std::uint32_
       // Not waiting, but a dead (or overdue) filler's claim is taken over
       // here too: else prefetch and cachectl load would skip the page for
       // as long as no demand read happens to wait on it.
-      if (take_over_if_stale(i, seq_of(w))) return Claim{Claim::Kind::Mine, i};
+      std::int64_t started = 0;
+      if (take_over_if_stale(i, seq_of(w), &started)) return Claim{Claim::Kind::Mine, i, started};
       return Claim{Claim::Kind::Busy, i};
     }
     if (setup_seen) {  // a claim is being written; its key may be ours
@@ -104,8 +105,9 @@ Result<Claim> ClaimTable::claim(std::uint64_t lo, std::uint64_t hi, std::uint32_
     c.id_hi.store(hi, std::memory_order_relaxed);
     c.page.store(page, std::memory_order_relaxed);
     c.error.store(0, std::memory_order_relaxed);
+    const std::int64_t started = now_ns();
     c.filler_pid.store(me, std::memory_order_relaxed);
-    c.started_ns.store(now_ns(), std::memory_order_relaxed);
+    c.started_ns.store(started, std::memory_order_relaxed);
     std::uint32_t w = c.word.load(std::memory_order_relaxed);
     std::uint32_t seq = seq_of(w);
     // release: the key fields above are visible to whoever sees Filling.
@@ -129,16 +131,16 @@ Result<Claim> ClaimTable::claim(std::uint64_t lo, std::uint64_t hi, std::uint32_
     }
     if (yield_to_other) {
       // Nobody waits on a claim this young that lost; free it and go round.
-      complete(Claim{Claim::Kind::Mine, mine}, Status::Ok);
+      complete(Claim{Claim::Kind::Mine, mine, started}, Status::Ok);
       if (!wait) return Claim{Claim::Kind::Busy, mine};
       continue;
     }
-    return Claim{Claim::Kind::Mine, mine};
+    return Claim{Claim::Kind::Mine, mine, started};
   }
   return Claim{Claim::Kind::Unclaimed, 0};
 }
 
-bool ClaimTable::take_over_if_stale(std::uint32_t i, std::uint32_t seq) {
+bool ClaimTable::take_over_if_stale(std::uint32_t i, std::uint32_t seq, std::int64_t* started) {
   shm::ClaimSlot& c = seg_.claims()[i];
   pid_t filler = c.filler_pid.load(std::memory_order_relaxed);
   bool overdue = now_ns() - c.started_ns.load(std::memory_order_relaxed) >
@@ -146,7 +148,8 @@ bool ClaimTable::take_over_if_stale(std::uint32_t i, std::uint32_t seq) {
   if (proc::alive(filler) && !overdue) return false;
   // The slot stays Filling with its waiters; the pid CAS decides who fills.
   if (!c.filler_pid.compare_exchange_strong(filler, proc::self(), std::memory_order_acq_rel)) return false;
-  c.started_ns.store(now_ns(), std::memory_order_relaxed);
+  *started = now_ns();
+  c.started_ns.store(*started, std::memory_order_relaxed);
   // acquire: pairs with the release that ended or re-claimed the slot. If
   // the claim ended meanwhile the pid we wrote is stale, and harmless: the
   // next claim of the slot writes its own.
@@ -173,7 +176,8 @@ Result<Claim> ClaimTable::wait_for(std::uint32_t i, std::uint32_t seq) {
     futex_wait(&c.word, w, kPollInterval);
     w = c.word.load(std::memory_order_acquire);
     if (phase_of(w) != P(shm::ClaimPhase::Filling) || seq_of(w) != seq) break;
-    if (take_over_if_stale(i, seq)) {
+    std::int64_t started = 0;
+    if (take_over_if_stale(i, seq, &started)) {
       if (registered) {  // we fill now; we no longer wait
         std::uint32_t cur = c.word.load(std::memory_order_acquire);
         while (!c.word.compare_exchange_weak(
@@ -181,7 +185,7 @@ Result<Claim> ClaimTable::wait_for(std::uint32_t i, std::uint32_t seq) {
             std::memory_order_acq_rel)) {
         }
       }
-      return Claim{Claim::Kind::Mine, i};
+      return Claim{Claim::Kind::Mine, i, started};
     }
   }
   // Done (or the slot moved on). Read the outcome, then leave; the last
@@ -223,6 +227,12 @@ std::uint32_t ClaimTable::waiters(std::uint64_t lo, std::uint64_t hi, std::uint3
 void ClaimTable::complete(const Claim& claim, Status outcome) {
   if (claim.kind != Claim::Kind::Mine) return;
   shm::ClaimSlot& c = seg_.claims()[claim.slot];
+  // Taken over (we overran the deadline, or looked dead): the claim is the
+  // taker's to end. relaxed: both fields are written by whoever holds it.
+  if (c.filler_pid.load(std::memory_order_relaxed) != proc::self() ||
+      c.started_ns.load(std::memory_order_relaxed) != claim.started_ns) {
+    return;
+  }
   c.error.store(static_cast<std::int32_t>(outcome), std::memory_order_relaxed);
   std::uint32_t w = c.word.load(std::memory_order_acquire);
   for (;;) {

@@ -22,6 +22,10 @@ struct Claim {
   };
   Kind kind = Kind::Unclaimed;
   std::uint32_t slot = 0;
+  // Mine: when our claim (or our take-over) started; a filler that was
+  // taken over finds another value there, and complete() leaves the claim
+  // to whoever holds it now.
+  std::int64_t started_ns = 0;
 };
 
 class ClaimTable {
@@ -37,7 +41,8 @@ class ClaimTable {
   // As acquire(), but Busy instead of waiting for a live filler; the claim
   // of a dead or overdue filler is taken over (Mine) as acquire() would.
   Result<Claim> try_acquire(std::uint64_t id_lo, std::uint64_t id_hi, std::uint32_t page);
-  // Ends our claim with the fill's outcome and wakes the waiters.
+  // Ends our claim with the fill's outcome and wakes the waiters; nothing
+  // if it was taken over meanwhile (we overran the fill deadline).
   void complete(const Claim& c, Status outcome);
   // How many processes (threads) sleep on the claim of (id, page) now; 0
   // when nobody fills it. For tests that must know a waiter is blocked.
@@ -51,8 +56,8 @@ class ClaimTable {
   Result<Claim> claim(std::uint64_t lo, std::uint64_t hi, std::uint32_t page, bool wait);
   Result<Claim> wait_for(std::uint32_t slot, std::uint32_t seq);
   // Makes us the filler of the claim (slot, seq) if it is still Filling and
-  // its filler is dead or overdue.
-  bool take_over_if_stale(std::uint32_t slot, std::uint32_t seq);
+  // its filler is dead or overdue; *started: our start time in the slot.
+  bool take_over_if_stale(std::uint32_t slot, std::uint32_t seq, std::int64_t* started);
   bool matches(std::uint32_t slot, std::uint64_t lo, std::uint64_t hi, std::uint32_t page) const;
 
   shm::Segment& seg_;

@@ -203,3 +203,26 @@ TEST_CASE("try_acquire takes over a claim held past the fill deadline") {
   });
   other.join();
 }
+
+TEST_CASE("a filler taken over for overrunning the deadline ends nothing when it finishes late") {
+  TempDir dir;
+  auto seg = Segment::open(cfg(), dir.path());
+  REQUIRE(seg.ok());
+  ClaimTable late(**seg, 0ms);
+  auto a = late.acquire(4, 4, 4);
+  REQUIRE(a->kind == Claim::Kind::Mine);
+  ClaimTable taker(**seg, 0ms);
+  auto b = taker.try_acquire(4, 4, 4);
+  REQUIRE(b.ok());
+  REQUIRE(b->kind == Claim::Kind::Mine);  // overdue at once: taken over
+  late.complete(*a, Status::Ok);          // the late filler finishes...
+  ClaimTable patient(**seg, 60s);
+  auto c = patient.try_acquire(4, 4, 4);
+  REQUIRE(c.ok());
+  CHECK(c->kind == Claim::Kind::Busy);  // ...and the taker's claim still stands
+  taker.complete(*b, Status::Ok);
+  auto d = patient.try_acquire(4, 4, 4);
+  REQUIRE(d.ok());
+  CHECK(d->kind == Claim::Kind::Mine);
+  patient.complete(*d, Status::Ok);
+}
