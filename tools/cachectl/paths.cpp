@@ -189,9 +189,13 @@ int run_load(const GlobalOptions& g, const PathArgs& a) {
                  static_cast<unsigned long long>(pending_pages), final ? "\n" : "");
     std::fflush(stderr);
   };
+  std::size_t not_queued = 0;
   for (auto& [path, f] : files) {
     if (g_interrupted.load()) break;
-    s->vfs->load(f);
+    if (!s->vfs->load(f)) {
+      if (not_queued++ == 0) std::fprintf(stderr, "cachectl load: could not queue '%s' (see the log)\n", path.c_str());
+      continue;
+    }
     ++queued;
     // Keep the queue short, so Ctrl-C stops soon and memory stays flat.
     while (s->vfs->background_progress().queued_pages > 4096 && !g_interrupted.load()) {
@@ -226,6 +230,7 @@ int run_load(const GlobalOptions& g, const PathArgs& a) {
     j["requests"] = after.total.remote_requests - remote_before;
     j["failed_pages"] = p.failed_pages;
     j["no_room_pages"] = p.no_room_pages;
+    j["not_queued_files"] = not_queued;
     j["seconds"] = secs;
     j["interrupted"] = interrupted;
     j["capacity_bytes"] = capacity;
@@ -248,6 +253,9 @@ int run_load(const GlobalOptions& g, const PathArgs& a) {
       std::printf("%llu pages failed to fetch (see the log); run load again to retry them\n",
                   static_cast<unsigned long long>(p.failed_pages));
     }
+    if (not_queued > 0) {
+      std::printf("%zu files could not be queued (see the log): not loaded\n", not_queued);
+    }
     if (p.no_room_pages > 0) {
       std::printf("%llu pages were not loaded: no room in the cache (eviction = \"none\" and it is full, "
                   "or every page is pinned)\n",
@@ -258,7 +266,7 @@ int run_load(const GlobalOptions& g, const PathArgs& a) {
   // Success only when every page was loaded: a page skipped because
   // another process was filling it is waited for (the fetcher), never
   // counted as loaded.
-  if (p.failed_pages > 0 || p.no_room_pages > 0) return 1;
+  if (p.failed_pages > 0 || p.no_room_pages > 0 || not_queued > 0) return 1;
   return rc;
 }
 
