@@ -11,8 +11,8 @@ and a configuration whose mount is writable. Then, under the shim:
 
  1. `train` (this file, an ordinary PyTorch loop with no objcache code: a
     small MLP, Adam, synthetic data made from a fixed seed) saves a
-    checkpoint every epoch, tmp-then-rename: torch.save to
-    MOUNT/epoch-NNNN.pt.tmp, then os.replace to MOUNT/epoch-NNNN.pt. It
+    checkpoint every epoch, tmp-then-rename: torch.save into an open
+    MOUNT/epoch-NNNN.pt.tmp, close, then os.replace to MOUNT/epoch-NNNN.pt. It
     prints a digest (sha256 of every tensor and number) of what it saved.
     After epoch --kill-after it starts writing the next checkpoint, stops
     halfway through it and is killed with SIGKILL.
@@ -160,7 +160,12 @@ def train(args):
                 torch.save(ck, PausingFile(f, buf.tell() // 2, epoch))
             emit(event="error", error="not killed while paused")
             return 1
-        torch.save(ck, tmp)
+        # An open file, not a path: torch.save(obj, path) writes through
+        # PyTorch's C++ writer, which does not check close (torch 1.13), so
+        # a failed upload would only show as the rename's ENOENT; Python's
+        # close raises it (OSError EIO) here.
+        with open(tmp, "wb") as f:
+            torch.save(ck, f)
         os.replace(tmp, final)
         emit(event="saved", epoch=epoch, path=final, digest=digest(ck), loss=history[-1],
              bytes=os.path.getsize(final), save_s=time.monotonic() - t)
