@@ -66,6 +66,7 @@ log = bl.logger("bench_checkpoint")
 PY = bl.PY
 CONCURRENCY = bl.CONCURRENCY
 GiB = 1 << 30
+STALL_TIMEOUT, RETRY_DEADLINE = "300s", "900s"
 
 # python3 -c WRITER BYTES TENSORS: makes the state dict, prints
 # {"ready": ..., "crc": {...}, "bytes": N}, then serves one JSON command per
@@ -134,6 +135,16 @@ assert _ANCHOR in LOOP, "bench_dataloader.LOOP changed: update bench_checkpoint'
 LOOP_WAIT = LOOP.replace(_ANCHOR, "print('ready', flush=True)\nsys.stdin.readline()\n" + _ANCHOR, 1)
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process (all its threads) so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def parse_size(text):
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", text, re.I)
     if not m:
@@ -170,6 +181,12 @@ region = "us-east-1"
 credentials = "env"
 prefetch_concurrency = {CONCURRENCY}
 upload_concurrency = {upload_concurrency}
+# s3rver answers CompleteMultipartUpload only once it has joined the parts
+# (tens of seconds for 2 GiB here), sending nothing meanwhile; S3 answers at
+# once and keeps the connection alive. The default stall_timeout (10s) takes
+# that silence for a dead connection.
+stall_timeout = "{STALL_TIMEOUT}"
+retry_deadline = "{RETRY_DEADLINE}"
 
 [[mount]]
 path = "{ckpt_mount}"
@@ -270,7 +287,7 @@ def main():
     # objects (boto3's, T's, the rename's and its copy) and s3rver's parts
     # while it assembles one; in RAM two writers' dicts and one checkpoint
     # admitted to a cache's shared memory.
-    disk_need, ram_need = 7 * size + (2 << 30), 3 * size + (2 << 30)
+    disk_need, ram_need = 7 * size + (2 << 30), 4 * size + (2 << 30)
     disk_free, ram_free = shutil.disk_usage(work).free, mem_available()
     log(f"checkpoint {size_text(size)}: {disk_free / GiB:.1f} GiB free on disk for {work} (needs ~"
         f"{disk_need / GiB:.1f}), {ram_free / GiB:.1f} GiB RAM available (needs ~{ram_need / GiB:.1f})")
@@ -282,12 +299,17 @@ def main():
     pid = os.getpid()
     ckpt_mount = f"/mnt/objcache-bench-checkpoint-{pid}/ckpt"
     imgs_mount = f"/mnt/objcache-bench-checkpoint-{pid}/imgs"
-    memory = f"{(size + (768 << 20)) >> 20}MiB"
+    # A file just written is admitted to the page cache only when it is at
+    # most half the RAM tier (libcache/upload/staged_file.cpp: a larger
+    # checkpoint would push out the data set): a RAM tier of twice the
+    # checkpoint and some, as a node that reads its checkpoints back has.
+    memory = f"{(2 * size + (512 << 20)) >> 20}MiB"
     server = remote = wremote = None
     caches, writers = [], []
     res = {k: [] for k in ("S", "U", "T", "T_rename", "save_before_rename", "rename", "copy_delete", "copy",
                            "delete", "load_local", "load_shim", "load_gets", "cold", "warm", "cold_w", "warm_w",
-                           "contended_save", "overlap", "T_uploaded", "T_requests")}
+                           "contended_save", "overlap", "T_uploaded", "T_requests", "cpu_writer", "cpu_s3rver",
+                           "cpu_s3rver_alone", "cpu_nginx", "cpu_loop_window")}
     stderr_seen = {}
     try:
         t = time.monotonic()
@@ -459,8 +481,12 @@ def main():
                 if cw is not None:
                     cw.send(op="save", path=os.path.join(ckpt_mount, "beside-loop.pt"))
                     cw.reply()  # its torch.save has started
+                cpu0 = (cpu_seconds(cw.p.pid) if cw else 0.0, cpu_seconds(server.proc.pid),
+                        lr.nginx_cpu_seconds(wremote.proc.pid), time.monotonic())
                 out, err = lp.communicate(input="go\n", timeout=900)
                 loop_end = time.monotonic()
+                cpu1 = (cpu_seconds(cw.p.pid) if cw else 0.0, cpu_seconds(server.proc.pid),
+                        lr.nginx_cpu_seconds(wremote.proc.pid), loop_end)
                 if lp.returncode != 0:
                     raise bl.Failure(f"{label}: exit {lp.returncode}: {err.strip()[-2000:]}")
                 r = json.loads(out.strip().splitlines()[-1])
@@ -478,7 +504,13 @@ def main():
                     finish_writer(cw)
                     res["cold_w"].append(r["epoch_s"][0])
                     res["warm_w"].append(r["epoch_s"][1])
+                    window = cpu1[3] - cpu0[3]
+                    res["cpu_loop_window"].append(window)
+                    res["cpu_writer"].append((cpu1[0] - cpu0[0]) / window)
+                    res["cpu_s3rver"].append((cpu1[1] - cpu0[1]) / window)
+                    res["cpu_nginx"].append((cpu1[2] - cpu0[2]) / window)
                 else:
+                    res["cpu_s3rver_alone"].append((cpu1[1] - cpu0[1]) / (cpu1[3] - cpu0[3]))
                     res["cold"].append(r["epoch_s"][0])
                     res["warm"].append(r["epoch_s"][1])
                 c.close()
@@ -542,10 +574,18 @@ def render(args, command, started, elapsed, res, ref, remote, wcheck, stderr_see
                f"{ref.get('file_size', 0):,} bytes), made once per writer process (not timed). s3rver holds the bucket; "
                f"two nginx remotes in front of it add {args.latency_ms:g} ms to every request: one for the checkpoints "
                f"(no LIST cache: the bucket changes) and one for the DataLoader's JPEGs (LIST replies kept). objcache's "
-               f"writable mount has `upload_concurrency = {uc}` (8 MiB parts); boto3's `upload_file` has "
+               f"writable mount has `upload_concurrency = {uc}` (8 MiB parts) and a RAM tier of "
+               f"{(2 * size + (512 << 20)) / GiB:.1f} GiB (a file just written is admitted to it at close when it is "
+               f"at most half of it); boto3's `upload_file` has "
                f"`TransferConfig(max_concurrency={uc})` (8 MiB parts) and {uc} connections. Everything runs on this "
                f"machine: s3rver, which stores and assembles every upload, shares the {os.cpu_count()} cores with the "
-               f"writer, so U and T are both bounded by it; they are measured side by side. {args.runs} runs in "
+               f"writer, so U and T are both bounded by it; they are measured side by side. s3rver answers "
+               f"CompleteMultipartUpload only once it has joined the parts, silent meanwhile (S3 answers at once and "
+               f"keeps the connection alive), so the mount has `stall_timeout = \"{STALL_TIMEOUT}\"` and "
+               f"`retry_deadline = \"{RETRY_DEADLINE}\"` (with the default 10 s stall timeout a 2 GiB close failed "
+               f"here with EIO). After every T the object's length is checked with HEAD: `torch.save(obj, path)` "
+               f"writes through PyTorch's C++ writer, which does not check close, so a failed upload would not "
+               f"raise. {args.runs} runs in "
                f"alternating order; the figures are medians of per-run ratios. Every checkpoint read back has each "
                f"tensor's CRC-32 checked against the one saved.\n")
     out += bl.crashes_markdown()
@@ -630,6 +670,13 @@ def render(args, command, started, elapsed, res, ref, remote, wcheck, stderr_see
         out.append(f"| {kind} | {med(a):.2f} | {runs(a)} | {med(b):.2f} | {runs(b)} | {runs(rs)} | **{med(rs):.2f}** | "
                    f"{targets.threshold_text(tid)} | {bl.verdict(tid, med(rs))} |")
     out.append("")
+    out.append(f"While the loop ran beside the writer (its {med(res['cpu_loop_window']):.1f} s, from its start to its "
+               f"result), the writer process used {med(res['cpu_writer']):.2f} cores (serializing, CRC-32 in "
+               f"torch.save, the upload's SigV4 payload hashing and sending), s3rver {med(res['cpu_s3rver']):.2f} "
+               f"(receiving and storing the parts; {med(res['cpu_s3rver_alone']):.2f} while the loop ran alone) and "
+               f"the checkpoints' nginx {med(res['cpu_nginx']):.2f}, medians, on a machine of {os.cpu_count()} cores "
+               f"that the loop's main process and its 2 workers need too, and that other work shares (load average "
+               f"{os.getloadavg()[1]:.1f} over the last 5 minutes at the end).\n")
     still = sum(1 for x in res["overlap"] if x)
     out.append(f"The writer's `torch.save` took {runs(res['contended_save'])} s (alone, T: {med(T):.2f} s); it was "
                f"still writing when the loop ended in {still} of {len(res['overlap'])} runs"
