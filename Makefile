@@ -14,7 +14,7 @@ comma := ,
 # TEST_ARGS go to meson test, e.g. TEST_ARGS="--suite concurrency".
 TEST_ARGS ?=
 
-.PHONY: all deps build test bench demo install clean
+.PHONY: all deps build test bench demo demo-checkpoint install clean
 
 all: build
 
@@ -48,6 +48,8 @@ bench: deps
 	@echo "wrote bench/results/dataloader.md and .json"
 	/usr/bin/python3 bench/bench_peers.py --build $(BUILD) --runs 3 --out bench/results/peers.md --plots bench/results
 	@echo "wrote bench/results/peers.md, .json and bench/results/peers_*.png"
+	/usr/bin/python3 bench/bench_checkpoint.py --build $(BUILD) --runs 3 --out bench/results/checkpoint.md
+	@echo "wrote bench/results/checkpoint.md and .json"
 	/usr/bin/python3 bench/report.py
 	@echo "wrote bench/REPORT.md"
 
@@ -55,6 +57,12 @@ bench: deps
 demo: deps
 	@$(MAKE) --no-print-directory build
 	/usr/bin/python3 demo/run_demo.py --build $(BUILD)
+
+# A training loop that checkpoints to the bucket through a writable mount
+# every epoch, is killed mid-checkpoint, and resumes (README, "Checkpoints").
+demo-checkpoint: deps
+	@$(MAKE) --no-print-directory build
+	/usr/bin/python3 demo/checkpoint_loop.py --build $(BUILD)
 
 install: build
 	meson install -C $(BUILD)

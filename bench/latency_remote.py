@@ -34,6 +34,9 @@ How a request goes:
     not change while it runs, as the benchmarks' buckets do not.
   - everything else (LIST and anything with a query string, HEAD, PUT,
     POST, DELETE) is proxied to s3rver, which gives S3's ETag and headers.
+    Writes (PUT, the multipart calls, CopyObject, DELETE) so pay the same
+    delay as reads; their bodies are streamed to s3rver, not buffered
+    (proxy_request_buffering off). check_writes() checks it.
   - with cache_lists=True, nginx keeps LIST replies (GETs with a query
     string, 200 only, keyed by the request URI) for an hour, so a repeated
     LIST costs the delay but not s3rver's CPU (s3rver needs ~0.4 s of CPU to
@@ -471,6 +474,59 @@ def check_semantics(remote, bucket, key, data, etag):
         if b"<ListBucketResult" not in r.read():
             raise RuntimeError("latency_remote: LIST did not reach s3rver")
     return ms
+
+
+def check_writes(remote, direct_endpoint, bucket, tmpdir=None, parts=3, part_size=8 << 20):
+    """Writes through the remote as the benchmarks of writable mounts send
+    them (they go to s3rver after the same delay as any request): small
+    PUTs, a multipart upload of `parts` parts (boto3 upload_file), HEAD and
+    DELETE; the object read back from s3rver directly must be the bytes
+    sent. Raises on a wrong answer. Returns {put_ms, put_direct_ms (medians
+    of 5), multipart_s, multipart_bytes}."""
+    import hashlib
+    import statistics
+    import boto3
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+
+    def client(endpoint):
+        return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="S3RVER", aws_secret_access_key="S3RVER",
+                            region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))
+    via, direct = client(remote.endpoint), client(direct_endpoint)
+    out = {}
+    for label, c in (("put_ms", via), ("put_direct_ms", direct)):
+        ts = []
+        for i in range(6):
+            t = time.perf_counter()
+            c.put_object(Bucket=bucket, Key=f"latency-remote-probe/small{i}", Body=b"p" * 1000)
+            ts.append((time.perf_counter() - t) * 1e3)
+        out[label] = statistics.median(ts[1:])  # the first one opens the connection
+    size = parts * part_size - 12345
+    fd, path = tempfile.mkstemp(prefix="objcache-remote-mpu-", dir=tmpdir)
+    try:
+        data = os.urandom(size)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        t = time.perf_counter()
+        via.upload_file(path, bucket, "latency-remote-probe/multipart",
+                        Config=TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size,
+                                              max_concurrency=parts))
+        out["multipart_s"], out["multipart_bytes"] = time.perf_counter() - t, size
+    finally:
+        os.unlink(path)
+    head = via.head_object(Bucket=bucket, Key="latency-remote-probe/multipart")
+    if head["ContentLength"] != size:  # (s3rver's ETag of a multipart object is not S3's "md5-N")
+        raise RuntimeError(f"latency_remote: multipart upload gave length {head['ContentLength']}, "
+                           f"expected {size}")
+    body = direct.get_object(Bucket=bucket, Key="latency-remote-probe/multipart")["Body"].read()
+    if hashlib.sha256(body).digest() != hashlib.sha256(data).digest():
+        raise RuntimeError("latency_remote: the object uploaded through the remote is not the bytes sent")
+    for i in range(6):
+        via.delete_object(Bucket=bucket, Key=f"latency-remote-probe/small{i}")
+    via.delete_object(Bucket=bucket, Key="latency-remote-probe/multipart")
+    if direct.list_objects_v2(Bucket=bucket, Prefix="latency-remote-probe/").get("KeyCount", 0) != 0:
+        raise RuntimeError("latency_remote: DELETE through the remote left objects behind")
+    return out
 
 
 def format_capacity(rows, size):

@@ -25,7 +25,13 @@ READERS = [1, 2, 4, 8]
 FILES, SIZE = 2000, 100 * 1024
 LATENCY_MS = 20
 JPEGS, LOOP_WORKERS = 640, 2
+# The checkpoint benchmark (issue 13): a 2 GiB state dict, objcache's
+# default upload_concurrency (libcache's StoreConfig) for it and for boto3.
+CHECKPOINT_BYTES = 2 << 30
+UPLOAD_CONCURRENCY = 16
 
+_CKPT = {"checkpoint_bytes": CHECKPOINT_BYTES, "latency_ms": LATENCY_MS, "upload_concurrency": UPLOAD_CONCURRENCY}
+_CKPT_LOOP = dict(_CKPT, jpegs=JPEGS, num_workers=LOOP_WORKERS)
 _REMOTE = {"files": FILES, "size": SIZE, "latency_ms": LATENCY_MS, "prefetch_concurrency": DEFAULT_CONCURRENCY}
 
 
@@ -101,6 +107,22 @@ TARGETS = [
            "<=", 1.1, "dataloader",
            {"jpegs": JPEGS, "num_workers": LOOP_WORKERS, "latency_ms": LATENCY_MS,
             "prefetch_concurrency": DEFAULT_CONCURRENCY}, unit="x"),
+    # issue 13: checkpoints to a writable mount (bench_checkpoint.py)
+    Target("write.checkpoint_overlap", 13, "writes",
+           "torch.save to the writable mount until close returns (T) / max(torch.save to local disk S, boto3 "
+           "upload_file U) (median of per-run ratios)", "<=", 1.15, "checkpoint", _CKPT, unit="x"),
+    Target("write.rename", 13, "writes",
+           "tmp-then-rename: what os.replace of the closed checkpoint adds, as a share of T (median of per-run ratios)",
+           "<=", 5, "checkpoint", _CKPT, unit=" %"),
+    Target("write.load", 13, "writes",
+           "torch.load of the checkpoint just written, fresh process through the shim / from local disk "
+           "(speed, local time over shim time)", ">=", 0.9, "checkpoint", _CKPT),
+    Target("write.loop_cold_with_writer", 13, "writes",
+           "DataLoader cold epoch (new cache) while another process writes the checkpoint / the same epoch alone",
+           "<=", 1.2, "checkpoint", _CKPT_LOOP, unit="x"),
+    Target("write.loop_warm_with_writer", 13, "writes",
+           "DataLoader warm epoch (same cache, epoch 2) while another process writes the checkpoint / the same "
+           "epoch alone", "<=", 1.2, "checkpoint", _CKPT_LOOP, unit="x"),
 ]
 
 # Every result file report.py reads (results/<name>.json) and the program
@@ -112,6 +134,7 @@ BENCHES = {
     "boto3": "bench/bench_boto3.py",
     "dataloader": "bench/bench_dataloader.py",
     "peers": "bench/bench_peers.py",
+    "checkpoint": "bench/bench_checkpoint.py",
 }
 
 BY_ID = {t.id: t for t in TARGETS}
