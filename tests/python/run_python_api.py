@@ -178,10 +178,21 @@ def cases(s, objcache, root, cfg_path, srv):
         with open(files["train/class0/s000.bin"], "rb") as f:
             assert plain[0] == f.read()
 
+    def torch_checkpoint():
+        import torch
+
+        state = {"w": torch.arange(100_000, dtype=torch.float32), "b": torch.ones(7)}
+        with cache.writer(f"s3://{BUCKET}/ckpt/model.pt") as w:
+            torch.save(state, w)
+        with cache.open(f"s3://{BUCKET}/ckpt/model.pt") as f:
+            back = torch.load(f)
+        assert torch.equal(back["w"], state["w"]) and torch.equal(back["b"], state["b"])
+
     case("open, readinto, seek, tell, read (raw and buffered, URI and path)", open_read_seek)
     case("errors are OSError with errno (ENOENT, EISDIR)", errors)
     case("stat and list (URI prefixes and mounted paths)", stat_and_list)
     case("writer: the object exists after the with block; an exception aborts it", writer)
+    case("torch.save into a writer, torch.load from open()", torch_checkpoint)
     case("prefetch in a shuffled order fills the cache", prefetch)
     case("DataLoader with 2 forked workers over MapDataset, byte-compared, 2 epochs", dataloader)
     cache.close()
