@@ -141,21 +141,23 @@ Result<std::size_t> Cache::prefetch(std::span<const std::string> keys) {
     }
     // Directories holding many of the keys are listed once, so their
     // files stat from the listing with no request each.
-    std::map<std::pair<Vfs*, std::pair<int, std::string>>, std::size_t> per_dir;
+    struct Dir {
+      Vfs* vfs = nullptr;
+      std::size_t count = 0;
+    };
+    std::map<std::pair<Vfs*, std::pair<int, std::string>>, Dir> per_dir;
     for (const Item& i : items) {
-      ++per_dir[{i.t.gen->vfs.get(), {i.t.where.mount, parent_prefix(i.t.where.key)}}];
+      Dir& d = per_dir[{i.t.gen->vfs.get(), {i.t.where.mount, parent_prefix(i.t.where.key)}}];
+      d.vfs = i.t.gen->vfs.get();  // alive: items hold its generation
+      ++d.count;
     }
-    for (const auto& [dir, count] : per_dir) {
-      if (count < kListThreshold) continue;
-      for (const Item& i : items) {
-        if (i.t.gen->vfs.get() != dir.first) continue;
-        Node d;
-        d.kind = NodeKind::Directory;
-        d.mount = dir.second.first;
-        d.key = dir.second.second;
-        (void)i.t.gen->vfs->list(d);  // a failure leaves the HEADs below
-        break;
-      }
+    for (const auto& [where, d] : per_dir) {
+      if (d.count < kListThreshold) continue;
+      Node dir;
+      dir.kind = NodeKind::Directory;
+      dir.mount = where.second.first;
+      dir.key = where.second.second;
+      (void)d.vfs->list(dir);  // a failure leaves the HEADs below
     }
     // The stats, several at once (those a listing answers cost nothing).
     const std::size_t threads = std::min<std::size_t>(kStatThreads, items.size());
@@ -168,15 +170,20 @@ Result<std::size_t> Cache::prefetch(std::span<const std::string> keys) {
       }
     };
     std::vector<std::thread> pool;
-    for (std::size_t i = 1; i < threads; ++i) pool.emplace_back(work);
+    for (std::size_t i = 1; i < threads; ++i) {
+      try {
+        pool.emplace_back(work);
+      } catch (const std::exception&) {
+        break;  // fewer helpers; this thread does the rest
+      }
+    }
     work();
     for (std::thread& th : pool) th.join();
     // Queued in the caller's order: the fetcher's queue is first in, first out.
     std::size_t queued = 0;
     for (Item& i : items) {
       if (!i.node) continue;
-      i.t.gen->vfs->load(*i.node);
-      ++queued;
+      if (i.t.gen->vfs->load(*i.node)) ++queued;
     }
     return queued;
   });

@@ -210,13 +210,14 @@ void Vfs::opened(const Node& file) {
   }
 }
 
-void Vfs::load(const Node& file) {
+bool Vfs::load(const Node& file) {
   try {
-    if (file.is_dir() || file.size == 0) return;
+    if (file.is_dir() || file.size == 0) return true;
     auto t = std::make_shared<const fetch::FetchTarget>(impl_->target(file));
-    impl_->fetcher.enqueue(fill::Priority::Readahead, t, 0, impl_->fetcher.page_count(*t));
+    return impl_->fetcher.enqueue(fill::Priority::Readahead, t, 0, impl_->fetcher.page_count(*t));
   } catch (const std::exception& e) {
     OC_WARN("load: %s", e.what());
+    return false;
   }
 }
 

@@ -156,7 +156,8 @@ class OBJCACHE_API Cache {
   // when all are queued (sizes come from one LIST per directory holding
   // many of them, else a HEAD each, several at once); the GETs go on in
   // the background. Returns how many were queued; a missing key is
-  // skipped. Already cached pages cost nothing.
+  // skipped, and so is what does not fit in this process's queue (16384
+  // objects waiting). Already cached pages cost nothing.
   Result<std::size_t> prefetch(std::span<const std::string> keys);
   // Waits until everything this process queued has been fetched.
   void wait_prefetch();

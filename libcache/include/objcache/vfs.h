@@ -54,8 +54,9 @@ class OBJCACHE_API Vfs {
   // the file). Listing a directory of a "directory" mount does the same.
   void opened(const Node& file);
   // Queues the whole file for fetching in the background, at full
-  // concurrency, evicting as reads would (cachectl load).
-  void load(const Node& file);
+  // concurrency, evicting as reads would (cachectl load). False when it
+  // was not queued (this process's queue is full).
+  bool load(const Node& file);
   // This process's background fetching: what it did, wait for it, drop it.
   FetchProgress background_progress();
   void wait_background();
