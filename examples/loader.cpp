@@ -3,13 +3,15 @@
 // the command line (s3://bucket/key or a path under a mount), whole, into
 // each thread's own buffer, and prints files/s and bytes/s.
 //
-//   loader [--config FILE] [--threads N] [--repeat R] [--prefetch] [--posix] WHERE|@LIST...
+//   loader [--config FILE] [--threads N] [--repeat R] [--prefetch] [--posix] [--step-us U] WHERE|@LIST...
 //
 // --prefetch first tells the cache the order (Cache::prefetch). Without
 // --config the configuration is found as the shim finds it (OBJCACHE_CONFIG...).
 // @LIST names a file of names, one a line. --posix reads the names as
 // files with open/pread/close instead (local disk, or a mount under the
-// LD_PRELOAD shim): the same loop, to compare.
+// LD_PRELOAD shim): the same loop, to compare. --step-us U waits U
+// microseconds after each file, as a training step on an accelerator
+// would (the CPU stays free).
 #include <fcntl.h>
 #include <objcache/cache.h>
 #include <sys/stat.h>
@@ -28,6 +30,7 @@
 int main(int argc, char** argv) {
   std::string config;
   int threads = 8, repeat = 1;
+  long step_us = 0;
   bool prefetch = false, posix = false;
   std::vector<std::string> keys;
   for (int i = 1; i < argc; ++i) {
@@ -37,6 +40,7 @@ int main(int argc, char** argv) {
     else if (a == "--repeat" && i + 1 < argc) repeat = std::max(1, std::atoi(argv[++i]));
     else if (a == "--prefetch") prefetch = true;
     else if (a == "--posix") posix = true;
+    else if (a == "--step-us" && i + 1 < argc) step_us = std::max(0L, std::atol(argv[++i]));
     else if (a.size() > 1 && a[0] == '@') {  // @FILE: names one a line
       std::FILE* f = std::fopen(a.c_str() + 1, "r");
       if (f == nullptr) {
@@ -86,8 +90,13 @@ int main(int argc, char** argv) {
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&] {
       std::vector<std::byte> buf;
+      bool first = true;
       for (std::size_t i = next.fetch_add(1, std::memory_order_relaxed); i < total;
            i = next.fetch_add(1, std::memory_order_relaxed)) {
+        if (step_us > 0 && !first) {
+          std::this_thread::sleep_for(std::chrono::microseconds(step_us));  // the previous file's step
+        }
+        first = false;
         const std::string& k = keys[i % keys.size()];
         if (posix) {
           const int fd = ::open(k.c_str(), O_RDONLY | O_CLOEXEC);

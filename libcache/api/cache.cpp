@@ -49,6 +49,30 @@ constexpr std::size_t kListThreshold = 8;
 // HEADs of prefetch run this many at once at most.
 constexpr std::size_t kStatThreads = 16;
 
+// Runs fn(0 .. n-1) on up to kStatThreads threads (this one among them);
+// returns when all are done. A thread that cannot start leaves its share
+// to the others.
+template <typename F>
+void parallel(std::size_t n, F&& fn) {
+  std::atomic<std::size_t> next{0};  // relaxed: only hands out indices
+  auto work = [&] {
+    for (std::size_t i = next.fetch_add(1, std::memory_order_relaxed); i < n;
+         i = next.fetch_add(1, std::memory_order_relaxed)) {
+      fn(i);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < std::min(kStatThreads, n); ++t) {
+    try {
+      pool.emplace_back(work);
+    } catch (const std::exception&) {
+      break;
+    }
+  }
+  work();
+  for (std::thread& th : pool) th.join();
+}
+
 }  // namespace
 
 Cache::Cache(std::shared_ptr<api::Shared> shared) : shared_(std::move(shared)) {}
@@ -151,34 +175,24 @@ Result<std::size_t> Cache::prefetch(std::span<const std::string> keys) {
       d.vfs = i.t.gen->vfs.get();  // alive: items hold its generation
       ++d.count;
     }
+    std::vector<std::pair<Vfs*, Node>> dirs;
     for (const auto& [where, d] : per_dir) {
       if (d.count < kListThreshold) continue;
       Node dir;
       dir.kind = NodeKind::Directory;
       dir.mount = where.second.first;
       dir.key = where.second.second;
-      (void)d.vfs->list(dir);  // a failure leaves the HEADs below
+      dirs.emplace_back(d.vfs, std::move(dir));
     }
-    // The stats, several at once (those a listing answers cost nothing).
-    const std::size_t threads = std::min<std::size_t>(kStatThreads, items.size());
-    std::atomic<std::size_t> next{0};  // relaxed: only hands out indices
-    auto work = [&] {
-      for (std::size_t i = next.fetch_add(1, std::memory_order_relaxed); i < items.size();
-           i = next.fetch_add(1, std::memory_order_relaxed)) {
-        auto n = items[i].t.gen->vfs->stat(items[i].t.where);
-        if (n && !n->is_dir()) items[i].node = std::move(*n);
-      }
-    };
-    std::vector<std::thread> pool;
-    for (std::size_t i = 1; i < threads; ++i) {
-      try {
-        pool.emplace_back(work);
-      } catch (const std::exception&) {
-        break;  // fewer helpers; this thread does the rest
-      }
-    }
-    work();
-    for (std::thread& th : pool) th.join();
+    // The listings, then the stats, several at once each (a stat that a
+    // listing answers costs no request).
+    parallel(dirs.size(), [&](std::size_t i) {
+      (void)dirs[i].first->list(dirs[i].second);  // a failure leaves the HEADs below
+    });
+    parallel(items.size(), [&](std::size_t i) {
+      auto n = items[i].t.gen->vfs->stat(items[i].t.where);
+      if (n && !n->is_dir()) items[i].node = std::move(*n);
+    });
     // Queued in the caller's order: the fetcher's queue is first in, first out.
     std::size_t queued = 0;
     for (Item& i : items) {
