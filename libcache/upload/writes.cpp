@@ -77,7 +77,7 @@ Result<void> Writes::check_parent(int m, const std::string& key) {
 }
 
 Result<std::unique_ptr<StagedFile>> Writes::open_for_write(int m, const std::string& key, int flags,
-                                                           const std::string& local_path) {
+                                                           const std::string& local_path, Parents parents) {
   if (!writable(m)) return make_error(Status::ReadOnly, "the mount " + mount(m).path + " is read-only");
   if (key.size() > kMaxKey) return make_error(Status::NameTooLong, "key over 1024 bytes");
   if (key.size() <= mount(m).source.prefix.size()) return make_error(Status::IsDirectory, "the mount root");
@@ -87,7 +87,7 @@ Result<std::unique_ptr<StagedFile>> Writes::open_for_write(int m, const std::str
   if (exists && node->is_dir()) return make_error(Status::IsDirectory, "is a directory: " + key);
   if (exists && (flags & O_CREAT) && (flags & O_EXCL)) return make_error(Status::AlreadyExists, "exists: " + key);
   if (!exists && !(flags & O_CREAT)) return node.error();
-  if (!exists) {
+  if (!exists && parents == Parents::Exist) {
     if (auto p = check_parent(m, key); !p) return p.error();
   }
   auto dir = staging();

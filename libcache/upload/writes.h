@@ -45,8 +45,13 @@ class Writes {
   bool writable(int m) const;
   // open(2)'s flags: O_CREAT, O_EXCL, O_TRUNC, O_APPEND, the access mode.
   // local_path is the path as the program named it (for the sidecar).
+  // Parents::Exist: a new file's directory must exist, as in a file
+  // system; Parents::Implied: any key may be made (the library API's
+  // URIs: a bucket has no directories to make first).
+  enum class Parents { Exist, Implied };
   Result<std::unique_ptr<StagedFile>> open_for_write(int m, const std::string& key, int flags,
-                                                     const std::string& local_path);
+                                                     const std::string& local_path,
+                                                     Parents parents = Parents::Exist);
   // A staged file that the previous program image of this process left
   // open on fd (exec keeps the pid and the fds); uploaded whole at commit.
   Result<std::unique_ptr<StagedFile>> resume(const std::string& data_path, int fd);

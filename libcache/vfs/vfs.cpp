@@ -6,6 +6,7 @@
 // turns what they return into the public API's answers.
 #include "objcache/vfs.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -268,6 +269,19 @@ Result<std::unique_ptr<StagedFile>> Vfs::open_for_write(const Resolved& where, i
                                                         const std::string& local_path) {
   if (!impl_->valid(where)) return not_ours();
   return guarded("open for writing", [&] { return impl_->writes.open_for_write(where.mount, where.key, flags, local_path); });
+}
+
+Result<std::unique_ptr<StagedFile>> Vfs::create_object(const Resolved& where, const std::string& local_path) {
+  if (!impl_->valid(where)) return not_ours();
+  return guarded("create", [&] {
+    return impl_->writes.open_for_write(where.mount, where.key, O_WRONLY | O_CREAT | O_TRUNC, local_path,
+                                        upload::Writes::Parents::Implied);
+  });
+}
+
+Result<ObjectStore*> Vfs::store(int mount) {
+  if (mount < 0 || mount >= static_cast<int>(impl_->cfg.mounts.size())) return not_ours();
+  return guarded("store", [&] { return impl_->stores.of(mount); });
 }
 
 Result<std::unique_ptr<StagedFile>> Vfs::resume_write(const std::string& data_path, int fd) {

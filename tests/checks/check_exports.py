@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 
-INTERNAL = re.compile(r"objcache::(util|config|store|shm|mounts|stats|index|fill|ram|spill|cache|fetch|meta|prefetch|log|proc)::")
+INTERNAL = re.compile(r"objcache::(util|config|store|shm|mounts|stats|index|fill|ram|spill|cache|fetch|meta|prefetch|upload|vfs|api|log|proc)::")
 
 
 def main():

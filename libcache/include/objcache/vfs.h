@@ -21,6 +21,7 @@
 #include "objcache/export.h"
 #include "objcache/metadata.h"
 #include "objcache/mount_table.h"
+#include "objcache/object_store.h"
 #include "objcache/page_cache.h"
 #include "objcache/result.h"
 #include "objcache/staged_file.h"
@@ -79,6 +80,10 @@ class OBJCACHE_API Vfs {
   // A file being written that the previous program image of this process
   // left open on fd (exec keeps the pid and the fds; the shim hands the
   // staged file's path over): writes go on, and commit uploads it whole.
+  // As open_for_write(where, O_WRONLY | O_CREAT | O_TRUNC), for a key
+  // whose directories need not exist (the library API: a bucket has none
+  // to make first). The object is replaced at commit.
+  Result<std::unique_ptr<StagedFile>> create_object(const Resolved& where, const std::string& local_path);
   Result<std::unique_ptr<StagedFile>> resume_write(const std::string& data_path, int fd);
   Result<void> unlink(const Resolved& where);
   // A directory: a zero-byte "key/" marker in the bucket.
@@ -112,6 +117,10 @@ class OBJCACHE_API Vfs {
   Result<std::vector<StagedUpload>> staged_uploads();
   Result<void> retry_upload(const StagedUpload& u);
   Result<void> discard_upload(const StagedUpload& u);
+
+  // The store of a mount (made on first use): for what the façade does
+  // not cover, such as a flat listing of a prefix page by page.
+  Result<ObjectStore*> store(int mount);
 
   // The inode number and device of (mount, key), as stat reports them.
   static std::uint64_t ino_of(int mount, std::string_view key);
