@@ -138,7 +138,7 @@ class Fetcher {
   };
   static constexpr std::chrono::milliseconds kBusyRecheck{20};
   static constexpr std::chrono::milliseconds kRetryFirst{500};
-  static constexpr std::chrono::milliseconds kRetryMax{30000};
+  static constexpr std::chrono::milliseconds kRetryMax{5000};
   // How often a mount whose store was unreachable is asked reachable().
   static constexpr std::chrono::milliseconds kReachableCheck{200};
 

@@ -501,6 +501,12 @@ source = "s3://{mf.BUCKET}/ro/"
         h = Harness(args, work, server, client, base_env, shim_env)
         make_sources(h.src)
         cases = dict(CASES)
+        if asan:
+            # dd asks aligned_alloc(4096, 1) for bs=1, which the ASan runtime
+            # refuses on local disk too (invalid-aligned-alloc-alignment):
+            # the case runs in the plain build.
+            print("note: dd_conv_notrunc not run under ASan (dd's own aligned_alloc is refused by the runtime)")
+            del cases["dd_conv_notrunc"]
         if args.big:
             kind, writer, reader = cases["torch_save_load"]
             cases["torch_save_load_1GiB"] = (kind, writer.replace("range(17)", "range(257)"), reader)
