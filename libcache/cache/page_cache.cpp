@@ -285,8 +285,10 @@ Result<PageRead> PageCache::read(const PageRef& ref, std::uint32_t offset, std::
       m.count(Counter::Misses, 1, ref.mount);
       m.count(Counter::RemoteRequests, 1, ref.mount);
       m.count(Counter::RemoteBytes, *got, ref.mount);
-      // Write-through, so a restarted node finds the page on SSD.
-      if (m.spill) {
+      // Write-through, so a restarted node finds the page on SSD. Not a
+      // metadata record: the spill writer is asynchronous, so a record
+      // written after its forget() (a mkdir, a commit) would come back.
+      if (m.spill && ref.mount != PageRef::kMetadata) {
         m.spill->submit(spill::BlockKey{ref.id.lo, ref.id.hi, ref.page}, "",
                         static_cast<std::uint64_t>(ref.page) * m.cfg.page_size, res->data);
       }
@@ -382,7 +384,7 @@ void end_fill(PageCache& pc, PendingFill& f, const Result<std::size_t>& got, boo
   }
   m.count(Counter::RemoteBytes, f.ref.length, f.ref.mount);
   if (prefetched) m.count(Counter::PrefetchedBytes, f.ref.length, f.ref.mount);
-  if (m.spill) {
+  if (m.spill && f.ref.mount != PageRef::kMetadata) {  // as in read(): records stay in RAM
     m.spill->submit(spill::BlockKey{f.ref.id.lo, f.ref.id.hi, f.ref.page}, "",
                     static_cast<std::uint64_t>(f.ref.page) * m.cfg.page_size, f.data);
   }
@@ -454,7 +456,7 @@ bool PageCache::admit(const PageRef& ref, std::span<const std::byte> data) {
     return false;
   }
   std::memcpy(res->data.data(), data.data(), ref.length);
-  if (m.spill) {
+  if (m.spill && ref.mount != PageRef::kMetadata) {  // as in read(): records stay in RAM
     m.spill->submit(spill::BlockKey{ref.id.lo, ref.id.hi, ref.page}, "",
                     static_cast<std::uint64_t>(ref.page) * m.cfg.page_size, res->data);
   }
