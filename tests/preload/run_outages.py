@@ -92,7 +92,10 @@ def with_faketime(env, when):
     e["TZ"] = "UTC"
     e["FAKETIME"] = "@" + when
     e["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"  # deadlines and timeouts keep real time
-    e["LD_PRELOAD"] = FAKETIME_LIB + " " + env["LD_PRELOAD"]
+    # libfaketime goes just before the shim: in an ASan build the runtime
+    # (and its early-init helper) must stay first in the list.
+    parts = env["LD_PRELOAD"].split()
+    e["LD_PRELOAD"] = " ".join(parts[:-1] + [FAKETIME_LIB, parts[-1]])
     return e
 
 
