@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
@@ -93,8 +94,8 @@ S3Server::~S3Server() {
 std::string S3Server::endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
 std::string S3Server::credentials_file(const std::string& secret) const {
-  static int n = 0;
-  return dir_.write("credentials-" + std::to_string(n++),
+  static std::atomic<int> n{0};  // threads of one test make their configs at once
+  return dir_.write("credentials-" + std::to_string(n.fetch_add(1)),
                     std::string("[default]\naws_access_key_id = ") + kAccessKey +
                         "\naws_secret_access_key = " + secret + "\n",
                     0600);
