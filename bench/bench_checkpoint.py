@@ -682,18 +682,7 @@ def render(args, command, started, elapsed, res, ref, remote, wcheck, stderr_see
                f"still writing when the loop ended in {still} of {len(res['overlap'])} runs"
                + ("" if still == len(res["overlap"]) else " (in the others the epochs were not wholly beside it)")
                + ".\n")
-    if stderr_seen or nginx_errors:
-        out.append("Messages seen (first per kind):\n")
-        for k, v in stderr_seen.items():
-            out.append(f"- {k}: `{v.splitlines()[0][:300]}`")
-        if nginx_errors:
-            out.append(f"- nginx error log: {len(nginx_errors)} lines, first `{nginx_errors[0][:300]}`")
-        out.append("")
-    out.append(f"Machine: {bl.machine()}; load average at the end {os.getloadavg()[0]:.1f} (other work shares "
-               f"it, so numbers are noisy). Tree: {bl.tree_state()}; {shim_id}. Date: {started:%Y-%m-%d %H:%M} "
-               f"UTC; the whole run took {elapsed:.0f} s.")
-    out.append("")
-    out.append(f"Reproduce: `{command}` (or `make bench`).")
+    out += bl.report_footer(stderr_seen, nginx_errors, shim_id, started, elapsed, command)
 
     at = {"checkpoint_bytes": size, "latency_ms": args.latency_ms, "upload_concurrency": uc}
     at_loop = dict(at, jpegs=args.jpegs, num_workers=2)

@@ -273,18 +273,7 @@ def render(args, workers, command, started, elapsed, res, remote, diag, stderr_s
                    "parent here reaps its readers in order, so a zombie can outlive the reader that waits "
                    "for it.\n")
     out += diagnostic(args, diag)
-    if stderr_seen or nginx_errors:
-        out.append("Messages seen (first per kind):\n")
-        for k, v in stderr_seen.items():
-            out.append(f"- {k}: `{v.splitlines()[0][:300]}`")
-        if nginx_errors:
-            out.append(f"- nginx error log: {len(nginx_errors)} lines, first `{nginx_errors[0][:300]}`")
-        out.append("")
-    out.append(f"Machine: {bl.machine()}; load average at the end {os.getloadavg()[0]:.1f} "
-               f"(other work shares it, so numbers are noisy). Tree: {bl.tree_state()}; {shim_id}. "
-               f"Date: {started:%Y-%m-%d %H:%M} UTC; the whole run took {elapsed:.0f} s.")
-    out.append("")
-    out.append(f"Reproduce: `{command}` (or `make bench`).")
+    out += bl.report_footer(stderr_seen, nginx_errors, shim_id, started, elapsed, command)
 
     def per_w(fmt):
         return [(f"{w} reader{'s' if w > 1 else ''}", fmt(w)) for w in workers]

@@ -303,18 +303,7 @@ def render(args, command, started, elapsed, res, remote, stderr_seen, nginx_erro
                            for n in LOOP_CONCURRENCY)
                + ". While it lasts, each read of a worker misses with the probability that its file is not in "
                  "yet and then waits a round trip; the cold epoch's excess over local disk follows it.\n")
-    if stderr_seen or nginx_errors:
-        out.append("Messages seen (first per kind):\n")
-        for k, v in stderr_seen.items():
-            out.append(f"- {k}: `{v.splitlines()[0][:300]}`")
-        if nginx_errors:
-            out.append(f"- nginx error log: {len(nginx_errors)} lines, first `{nginx_errors[0][:300]}`")
-        out.append("")
-    out.append(f"Machine: {bl.machine()}; load average at the end {os.getloadavg()[0]:.1f} (other work shares "
-               f"it, so numbers are noisy). Tree: {bl.tree_state()}; {shim_id}. Date: {started:%Y-%m-%d %H:%M} "
-               f"UTC; the whole run took {elapsed:.0f} s.")
-    out.append("")
-    out.append(f"Reproduce: `{command}` (or `make bench`).")
+    out += bl.report_footer(stderr_seen, nginx_errors, shim_id, started, elapsed, command)
 
     def at(n):
         return {"jpegs": n_img, "num_workers": 2, "latency_ms": args.latency_ms, "prefetch_concurrency": n}

@@ -163,6 +163,25 @@ def tree_state():
 CRASHES = []
 
 
+
+def report_footer(stderr_seen, nginx_errors, shim_id, started, elapsed, command):
+    """The closing lines of a benchmark's Markdown: messages seen (first per
+    kind), the machine and tree, and the command that reproduces it."""
+    out = []
+    if stderr_seen or nginx_errors:
+        out.append("Messages seen (first per kind):\n")
+        for k, v in stderr_seen.items():
+            out.append(f"- {k}: `{v.splitlines()[0][:300]}`")
+        if nginx_errors:
+            out.append(f"- nginx error log: {len(nginx_errors)} lines, first `{nginx_errors[0][:300]}`")
+        out.append("")
+    out.append(f"Machine: {machine()}; load average at the end {os.getloadavg()[0]:.1f} (other work shares "
+               f"it, so numbers are noisy). Tree: {tree_state()}; {shim_id}. Date: {started:%Y-%m-%d %H:%M} "
+               f"UTC; the whole run took {elapsed:.0f} s.")
+    out.append("")
+    out.append(f"Reproduce: `{command}` (or `make bench`).")
+    return out
+
 def note_crash(label, p):
     try:
         sig = signal.Signals(-p.returncode).name
