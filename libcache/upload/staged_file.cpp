@@ -84,7 +84,9 @@ Result<void> StagedFile::Impl::upload_now(const char* why) {
   if (write_error != 0) {
     const Error err = make_error(status_of_errno(write_error),
                                  std::string("a write to it failed (") + std::strerror(write_error) + ")");
-    info.state = "failed";
+    // Not "failed": its bytes are not all the program wrote, so no one may
+    // upload them as the object (cachectl uploads --retry refuses it).
+    info.state = "incomplete";
     info.error = err.describe();
     (void)staging->update(info);
     OC_ERROR("%s of %s/%s not uploaded: %s; its bytes are kept in %s", why,

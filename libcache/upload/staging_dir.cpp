@@ -18,6 +18,46 @@ namespace {
 
 std::string errno_text(int e) { return std::strerror(e); }
 
+// Sidecars are padded with blanks to this size when they are shorter, so
+// that a later state change can be written over the old bytes in place
+// when the staging disk is full (the case that most needs it recorded: a
+// write failed with ENOSPC and the file must not be uploaded as it is).
+constexpr std::size_t kSidecarReserve = 4096;
+
+std::string padded(std::string text) {
+  if (text.size() < kSidecarReserve) {
+    text.pop_back();  // the final newline
+    text.append(kSidecarReserve - 1 - text.size(), ' ');
+    text.push_back('\n');
+  }
+  return text;
+}
+
+// Writes text over path's first bytes (no truncation, no new blocks when
+// path already holds as many): not atomic, for a full disk only.
+Result<void> overwrite_in_place(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return make_error(Status::IoError, "cannot write " + path + ": " + errno_text(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) != text.size()) {
+    ::close(fd);
+    return make_error(Status::NoSpace, "cannot write " + path + " in place: it has another size");
+  }
+  std::size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::pwrite(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int e = n < 0 ? errno : EIO;
+      ::close(fd);
+      return make_error(e == ENOSPC ? Status::NoSpace : Status::IoError, "cannot write " + path + ": " + errno_text(e));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  return {};
+}
+
 Result<void> write_file_atomically(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -55,7 +95,7 @@ std::string to_json(const StagedInfo& i) {
   j["error"] = i.error;
   j["upload_id"] = i.upload_id;
   j["closed"] = i.closed;
-  return j.dump(2) + "\n";
+  return padded(j.dump(2) + "\n");
 }
 
 std::optional<StagedInfo> from_json(const std::string& text) {
@@ -160,7 +200,12 @@ Result<StagedInfo> StagingDir::create(const std::string& bucket, const std::stri
   return make_error(Status::IoError, "cannot name a staged file in " + dir_);
 }
 
-Result<void> StagingDir::update(const StagedInfo& info) const { return write_file_atomically(info.meta_path, to_json(info)); }
+Result<void> StagingDir::update(const StagedInfo& info) const {
+  const std::string text = to_json(info);
+  auto r = write_file_atomically(info.meta_path, text);
+  if (!r && r.error().status == Status::NoSpace) return overwrite_in_place(info.meta_path, text);
+  return r;
+}
 
 void StagingDir::remove(const StagedInfo& info) const {
   ::unlink(info.data_path.c_str());

@@ -28,7 +28,7 @@ struct StagedInfo {
   std::string local_path;  // as the program named it (mount path + key)
   std::int64_t created = 0;  // seconds since the epoch
   pid_t writer = 0;          // the process that writes it
-  std::string state;         // "writing", "uploading", "failed"
+  std::string state;         // "writing", "uploading", "failed", "incomplete" (a write failed)
   std::string error;         // the last failure, for a person
   std::string upload_id;     // a multipart upload left open, or ""
   bool closed = false;       // its writer closed it (a failed close: anyone may retry it)

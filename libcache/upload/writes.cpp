@@ -403,6 +403,11 @@ std::optional<int> Writes::mount_of(const StagedInfo& s) const {
 }
 
 Result<void> Writes::retry(const StagedInfo& s) {
+  if (s.state == "incomplete")
+    return make_error(Status::InvalidArgument,
+                      "a write to " + (s.local_path.empty() ? s.data_path : s.local_path) +
+                          " failed (" + s.error + "), so the staged bytes are not the whole file: not uploaded "
+                          "(cachectl uploads --discard removes it)");
   auto dir = staging();
   if (!dir) return dir.error();
   auto m = mount_of(s);

@@ -118,7 +118,7 @@ StagedTotal staged_total(const std::string& dir) {
 Writer writer_of(const Vfs::StagedUpload& u) {
   if (!alive(u.writer, u.created)) return Writer::Gone;
   if (u.state == "uploading") return Writer::Uploading;
-  if (u.state == "failed") {
+  if (u.state == "failed" || u.state == "incomplete") {
     // A failed close leaves the file to us; a failed fsync leaves the
     // writer writing it, fd open, and its next close uploads it again.
     return holds_open(u.writer, u.data_path).value_or(false) ? Writer::Writing : Writer::Done;

@@ -87,7 +87,7 @@ std::string writer_note(const Row& r) {
   switch (r.writer) {
     case Writer::Writing: return "being written by pid " + pid;
     case Writer::Uploading: return "being uploaded by pid " + pid;
-    case Writer::Gone: return r.u.state == "failed" || r.u.writer <= 0 ? "" : "writer pid " + pid + " is gone";
+    case Writer::Gone: return r.u.state == "failed" || r.u.state == "incomplete" || r.u.writer <= 0 ? "" : "writer pid " + pid + " is gone";
     case Writer::Done: return "";
   }
   return "";
