@@ -518,16 +518,15 @@ class S3Store final : public ObjectStore {
       g.object_size = g.bytes;
       return g;
     }
-    unsigned long long a = 0, b = 0, total = 0;
-    if (std::sscanf(cr.c_str(), "bytes %llu-%llu/%llu", &a, &b, &total) != 3 || a != offset ||
-        b < a) {
+    const auto range = s3xml::parse_content_range(cr);
+    if (!range || range->first != offset) {
       return make_error(Status::IoError, where + ": bad Content-Range \"" + cr + "\"");
     }
-    if (g.bytes != b - a + 1) {
+    if (g.bytes != range->last - range->first + 1) {
       return make_error(Status::IoError, where + ": got " + std::to_string(g.bytes) +
                                              " bytes for Content-Range \"" + cr + "\"");
     }
-    g.object_size = total;
+    g.object_size = range->total;
     return g;
   }
 

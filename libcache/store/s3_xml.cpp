@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "store/s3_xml.h"
 
+#include <charconv>
 #include <ctime>
 #include <pugixml.hpp>
 
@@ -110,6 +111,35 @@ std::int64_t parse_http_date(std::string_view s) {
   const char* end = strptime(str.c_str(), "%a, %d %b %Y %H:%M:%S", &tm);
   if (end == nullptr) return -1;
   return static_cast<std::int64_t>(timegm(&tm));
+}
+
+namespace {
+
+// Digits up to (not including) stop, as one number; false on no digits,
+// overflow, or anything else before stop.
+bool take_number(std::string_view& s, char stop, std::uint64_t* out) {
+  const std::size_t end = stop == '\0' ? s.size() : s.find(stop);
+  if (end == 0 || end == std::string_view::npos) return false;
+  const char* first = s.data();
+  const char* last = s.data() + end;
+  if (*first < '0' || *first > '9') return false;  // from_chars takes no sign, but say so
+  auto [ptr, ec] = std::from_chars(first, last, *out);
+  if (ec != std::errc() || ptr != last) return false;
+  s.remove_prefix(stop == '\0' ? end : end + 1);
+  return true;
+}
+
+}  // namespace
+
+std::optional<ContentRange> parse_content_range(std::string_view s) {
+  constexpr std::string_view kUnit = "bytes ";
+  if (s.substr(0, kUnit.size()) != kUnit) return std::nullopt;
+  s.remove_prefix(kUnit.size());
+  ContentRange r;
+  if (!take_number(s, '-', &r.first) || !take_number(s, '/', &r.last) || !take_number(s, '\0', &r.total))
+    return std::nullopt;
+  if (r.first > r.last || r.last >= r.total) return std::nullopt;
+  return r;
 }
 
 std::string unquote(std::string_view etag) {

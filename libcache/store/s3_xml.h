@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,15 @@ std::string build_complete(const std::vector<CompletedPart>& parts);
 std::int64_t parse_iso8601(std::string_view s);
 // "Wed, 21 Oct 2015 07:28:00 GMT" -> seconds since the epoch; -1 if malformed.
 std::int64_t parse_http_date(std::string_view s);
+// A ranged GET's Content-Range, "bytes FIRST-LAST/TOTAL" (decimal digits
+// only, no sign or blank inside): its numbers when FIRST <= LAST < TOTAL;
+// nullopt for anything else ("*" totals, "bytes */N", overflow, junk after).
+struct ContentRange {
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+  std::uint64_t total = 0;
+};
+std::optional<ContentRange> parse_content_range(std::string_view s);
 // Removes surrounding quotes from an ETag.
 std::string unquote(std::string_view etag);
 
