@@ -14,7 +14,7 @@ comma := ,
 # TEST_ARGS go to meson test, e.g. TEST_ARGS="--suite concurrency".
 TEST_ARGS ?=
 
-.PHONY: all deps build test bench demo demo-checkpoint install clean
+.PHONY: all deps build test bench demo demo-checkpoint chaos fuzz install clean
 
 all: build
 
@@ -52,6 +52,23 @@ bench: deps
 	@echo "wrote bench/results/checkpoint.md and .json"
 	/usr/bin/python3 bench/report.py
 	@echo "wrote bench/REPORT.md"
+
+# The long chaos run (1 GiB epoch through injected faults, 100 kills, ...):
+# writes bench/results/chaos.md and .json. make test runs its short form.
+chaos: deps
+	@$(MAKE) --no-print-directory build
+	@mkdir -p bench/results
+	/usr/bin/python3 tests/chaos/run_chaos.py --long --shim $(BUILD)/preload/libobjcache_preload.so \
+	  --cachectl $(BUILD)/tools/cachectl --out bench/results/chaos.md
+
+# The libFuzzer targets (tests/fuzz) built with clang and ASan+UBSan in
+# build-fuzz/, each run for FUZZ_SECONDS over its seed corpus.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@test -f build-fuzz/build.ninja || CC=clang CXX=clang++ meson setup build-fuzz -Dfuzz=true -Dtests=false \
+	  -Db_sanitize=address,undefined -Db_lundef=false
+	@ninja -C build-fuzz
+	@python3 scripts/run_fuzz.py build-fuzz $(FUZZ_SECONDS)
 
 # The main job end to end on this machine (README's quick start).
 demo: deps
