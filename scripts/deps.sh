@@ -19,6 +19,8 @@ packages=(
   faketime
   # programs the shim is tested with (Debian's python3 and its packages)
   python3-numpy python3-pil python3-torch python3-torchvision python3-boto3
+  # fuzzers (make fuzz): clang with libFuzzer and its sanitizer runtimes
+  clang libclang-rt-14-dev
   # benchmarks: nginx with echo_sleep as a fast remote with latency (bench/latency_remote.py)
   nginx libnginx-mod-http-echo
   # benchmarks: the peers objcache is compared with (bench/bench_peers.py), its plots
