@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import tarfile
 import tempfile
+import time
 
 SOURCE_DIR = os.environ.get(
     "OBJCACHE_TEST_SOURCE_DIR",
@@ -185,6 +186,30 @@ def asan_preload(shim):
                        check=True, capture_output=True)
         os.replace(tmp, out)
     return runtime[:1] + [out]
+
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def at(epoch_s):
+    """A wall-clock time for FAKETIME (UTC)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_s))
+
+
+def with_faketime(env, when):
+    """env with the wall clock at `when` (FAKETIME's absolute form) for the
+    programs run under it; monotonic time stays real, so deadlines and
+    timeouts do too. Requests are signed with that time: stay within
+    minutes of the real one."""
+    e = dict(env)
+    e["TZ"] = "UTC"
+    e["FAKETIME"] = "@" + when
+    e["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+    # libfaketime goes just before the shim: in an ASan build the runtime
+    # (and its early-init helper) must stay first in the list.
+    parts = env["LD_PRELOAD"].split()
+    e["LD_PRELOAD"] = " ".join(parts[:-1] + [FAKETIME_LIB, parts[-1]])
+    return e
 
 
 def shim_env(shim, config, shm_dir, asan_runtime=()):

@@ -29,8 +29,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mount_fixture as mf  # noqa: E402
 
-FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
-
 READER = r"""
 import errno, hashlib, json, sys, time
 out = []
@@ -80,23 +78,6 @@ def stats(cachectl, env):
 def run_py(env, script, *args, timeout=120):
     return subprocess.run(["/usr/bin/python3", "-c", script, *args], env=env, capture_output=True,
                           text=True, timeout=timeout)
-
-
-def at(epoch_s):
-    """A wall-clock time for FAKETIME (UTC)."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_s))
-
-
-def with_faketime(env, when):
-    e = dict(env)
-    e["TZ"] = "UTC"
-    e["FAKETIME"] = "@" + when
-    e["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"  # deadlines and timeouts keep real time
-    # libfaketime goes just before the shim: in an ASan build the runtime
-    # (and its early-init helper) must stay first in the list.
-    parts = env["LD_PRELOAD"].split()
-    e["LD_PRELOAD"] = " ".join(parts[:-1] + [FAKETIME_LIB, parts[-1]])
-    return e
 
 
 def main():
@@ -157,8 +138,8 @@ def main():
                     [x[:2] for x in res] == [["ok", digests[n]] for n in sorted(digests)], f"{res}\n{r.stderr}")
 
         # ---- metadata_ttl is a lifetime -------------------------------------------
-        if not os.path.exists(FAKETIME_LIB):
-            suite.check("libfaketime is installed (make deps)", False, FAKETIME_LIB)
+        if not os.path.exists(mf.FAKETIME_LIB):
+            suite.check("libfaketime is installed (make deps)", False, mf.FAKETIME_LIB)
         else:
             cfg = os.path.join(tmp, "ttl.toml")
             # Requests are signed with the (fake) time and a store refuses more
@@ -169,17 +150,17 @@ def main():
             t0 = int(time.time()) // ttl * ttl - 5
             write_config(cfg, srv.endpoint, mnt, f"ttl{os.getpid()}", "5m")
             env = mf.shim_env(args.shim, cfg, shm, asan)
-            made = with_faketime(env, at(t0))
+            made = mf.with_faketime(env, mf.at(t0))
             r = run_py(made, LISTER, f"{mnt}/d")
             suite.check("ttl: the directory lists", r.returncode == 0 and "f0.bin" in r.stdout, r.stderr)
             before = stats(args.cachectl, env).get("remote_requests", -1)
-            r = run_py(with_faketime(env, at(t0 + 65)), "import os,sys; os.stat(sys.argv[1])",
+            r = run_py(mf.with_faketime(env, mf.at(t0 + 65)), "import os,sys; os.stat(sys.argv[1])",
                        f"{mnt}/d/f0.bin")
             after = stats(args.cachectl, env).get("remote_requests", -1)
             # A wall-clock bucket of 5 m would have expired 5 s after t0.
             suite.check("ttl: 65 s into a 5 m lifetime the listing answers with no request",
                         r.returncode == 0 and after == before, f"requests {before} -> {after}\n{r.stderr}")
-            r = run_py(with_faketime(env, at(t0 + ttl + 1)), "import os,sys; os.stat(sys.argv[1])",
+            r = run_py(mf.with_faketime(env, mf.at(t0 + ttl + 1)), "import os,sys; os.stat(sys.argv[1])",
                        f"{mnt}/d/f0.bin")
             later = stats(args.cachectl, env).get("remote_requests", -1)
             suite.check("ttl: after its lifetime the listing is made again (requests are made)",
@@ -190,13 +171,13 @@ def main():
             write_config(cfg, srv.endpoint, mnt, f"stale{os.getpid()}", "1m")
             env = mf.shim_env(args.shim, cfg, shm, asan)
             now = int(time.time())
-            r = run_py(with_faketime(env, at(now)), READER, *paths)
+            r = run_py(mf.with_faketime(env, mf.at(now)), READER, *paths)
             first = json.loads(r.stdout) if r.returncode == 0 else []
             suite.check("stale: the files are read (and cached) while the store runs",
                         [x[0] for x in first] == ["ok"] * 3, r.stderr)
             os.kill(srv.proc.pid, signal.SIGSTOP)
             try:
-                r = run_py(with_faketime(env, at(now + 120)), READER, *paths)
+                r = run_py(mf.with_faketime(env, mf.at(now + 120)), READER, *paths)
             finally:
                 os.kill(srv.proc.pid, signal.SIGCONT)
             try:

@@ -7,7 +7,8 @@ With `down` set it plays a store that went away: new connections are closed
 at once and a request on an open one drops it (a reset, to the client).
 Not fast: the benchmarks use bench/latency_remote.py."""
 import asyncio
-import threading
+
+from loop_server import LoopServer
 
 
 class DelayProxy:
@@ -15,24 +16,8 @@ class DelayProxy:
         self.upstream_port = upstream_port
         self.delay = delay_s
         self.down = False
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self.port = None
-
-        async def start():
-            self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-            self.port = self.server.sockets[0].getsockname()[1]
-            ready.set()
-
-        def run():
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(start())
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        ready.wait(10)
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._srv = LoopServer(self._serve)
+        self.port, self.endpoint = self._srv.port, self._srv.endpoint
 
     async def _pipe(self, reader, writer, delay, upstream=False):
         try:
@@ -65,8 +50,4 @@ class DelayProxy:
                              self._pipe(ureader, cwriter, 0))
 
     def stop(self):
-        def shut():
-            self.server.close()
-            self.loop.stop()
-        self.loop.call_soon_threadsafe(shut)
-        self.thread.join(5)
+        self._srv.stop()

@@ -25,6 +25,8 @@ import socket
 import struct
 import threading
 
+from loop_server import LoopServer
+
 KINDS = ("slowdown", "error500", "reset", "truncate", "stall", "delay")
 
 _XML = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
@@ -110,25 +112,8 @@ class FaultProxy:
         self.set_rates(rates or {})
         self.counts = {k: 0 for k in ("requests", "passed") + KINDS}
         self._seen = {}
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self.port = None
-
-        async def start():
-            self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, limit=1 << 20)
-            self.port = self.server.sockets[0].getsockname()[1]
-            ready.set()
-
-        def run():
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(start())
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fault proxy did not start")
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._srv = LoopServer(self._serve, limit=1 << 20)
+        self.port, self.endpoint = self._srv.port, self._srv.endpoint
 
     def set_rates(self, rates):
         bad = set(rates) - set(KINDS)
@@ -242,9 +227,7 @@ class FaultProxy:
                         pass
 
     def stop(self):
-        def shut():
-            self.server.close()
-        self.loop.call_soon_threadsafe(shut)
+        self._srv.stop()
 
 
 def main():
