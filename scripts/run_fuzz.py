@@ -6,7 +6,11 @@ here), with ASan+UBSan as built. A crash, a leak, an abort of an invariant,
 a timeout of one input or running out of memory fails the target; its
 reproducer is kept in <build>/fuzz-artifacts/. Ends with "N passed, M failed".
 
-  run_fuzz.py BUILD_DIR SECONDS [NAME...]"""
+  run_fuzz.py BUILD_DIR SECONDS [NAME...]
+
+FUZZ_SEED (default 1) fixes libFuzzer's random seed, so a run over the same
+tree explores the same inputs and CI's verdict does not change between two
+runs of one commit; FUZZ_SEED=0 lets libFuzzer pick one (longer hunts)."""
 import os
 import re
 import shutil
@@ -23,6 +27,7 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     build, seconds = sys.argv[1], int(sys.argv[2])
+    seed = int(os.environ.get("FUZZ_SEED", "1"))
     names = sys.argv[3:] or sorted(d for d in os.listdir(CORPORA) if os.path.isdir(os.path.join(CORPORA, d)))
     artifacts = os.path.join(build, "fuzz-artifacts") + "/"
     os.makedirs(artifacts, exist_ok=True)
@@ -38,7 +43,8 @@ def main():
             continue
         work = tempfile.mkdtemp(prefix=f"objcache-fuzz-{name}-")
         try:
-            cmd = [exe, f"-max_total_time={seconds}", "-timeout=10", "-rss_limit_mb=2048", "-use_value_profile=1",
+            cmd = [exe, f"-seed={seed}", f"-max_total_time={seconds}", "-timeout=10", "-rss_limit_mb=2048",
+                   "-use_value_profile=1",
                    "-print_final_stats=1", f"-artifact_prefix={artifacts}{name}-", work,
                    os.path.join(CORPORA, name)]
             r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 300)
@@ -46,7 +52,7 @@ def main():
             cov = re.findall(r"cov: (\d+)", r.stderr)
             if r.returncode == 0:
                 passed += 1
-                print(f"ok   fuzz_{name}: {runs[-1] if runs else '?'} inputs in {seconds} s, "
+                print(f"ok   fuzz_{name}: {runs[-1] if runs else '?'} inputs in {seconds} s (seed {seed}), "
                       f"coverage {cov[-1] if cov else '?'}, 0 crashes, 0 leaks", flush=True)
             else:
                 failed += 1

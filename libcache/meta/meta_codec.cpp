@@ -68,6 +68,9 @@ bool usable_name(std::string_view name) {
   return !name.empty() && name != "." && name != ".." && name.find('\0') == std::string_view::npos;
 }
 
+// One path component: what make_listing keeps and readdir may return.
+bool usable_entry_name(std::string_view name) { return usable_name(name) && name.find('/') == std::string_view::npos; }
+
 }  // namespace
 
 std::vector<std::byte> encode_listing(const Listing& entries) {
@@ -99,9 +102,11 @@ Result<Listing> decode_listing(std::span<const std::byte> blob) {
     DirEntry e;
     std::uint8_t kind = 0, etag_len = 0;
     std::uint16_t name_len = 0;
-    if (!r.get(kind) || !r.get(etag_len) || !r.get(name_len) || !r.get(e.size) ||
+    // An ETag longer than kMaxEtag is never written (encode_listing
+    // truncates), so one in a blob means damage.
+    if (!r.get(kind) || !r.get(etag_len) || etag_len > kMaxEtag || !r.get(name_len) || !r.get(e.size) ||
         !r.get(e.mtime) || !r.get(e.ino) || !r.bytes(e.etag, etag_len) ||
-        !r.bytes(e.name, name_len) || kind > 1 || !usable_name(e.name)) {
+        !r.bytes(e.name, name_len) || kind > 1 || !usable_entry_name(e.name)) {
       return corrupt("listing: bad entry");
     }
     e.kind = static_cast<NodeKind>(kind);
@@ -168,7 +173,7 @@ Listing make_listing(int mount, const std::string& prefix, std::vector<ObjectInf
   for (const std::string& p : common_prefixes) {
     if (p.size() <= prefix.size() || p.compare(0, prefix.size(), prefix) != 0 || p.back() != '/') continue;
     std::string name = p.substr(prefix.size(), p.size() - prefix.size() - 1);
-    if (!usable_name(name) || name.find('/') != std::string::npos) continue;
+    if (!usable_entry_name(name)) continue;
     DirEntry e;
     e.name = std::move(name);
     e.kind = NodeKind::Directory;
@@ -178,7 +183,7 @@ Listing make_listing(int mount, const std::string& prefix, std::vector<ObjectInf
   for (ObjectInfo& o : objects) {
     if (o.key.size() <= prefix.size() || o.key.compare(0, prefix.size(), prefix) != 0) continue;
     std::string name = o.key.substr(prefix.size());
-    if (!usable_name(name) || name.find('/') != std::string::npos) continue;
+    if (!usable_entry_name(name)) continue;
     DirEntry e;
     e.name = std::move(name);
     e.kind = NodeKind::File;

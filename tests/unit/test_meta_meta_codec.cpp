@@ -65,6 +65,28 @@ TEST_CASE("listing blobs round-trip; truncated or altered blobs are errors") {
   CHECK(decode_listing(encode_listing({}))->empty());
 }
 
+TEST_CASE("a listing blob with an ETag past kMaxEtag or a name holding '/' is damage, not an entry") {
+  // Found by fuzz_meta_codec: an ETag of 201..255 bytes decoded, and then
+  // encoded truncated to kMaxEtag, so the blob did not round-trip.
+  DirEntry e;
+  e.name = "n";
+  e.kind = NodeKind::File;
+  e.etag = std::string(kMaxEtag, 'x');
+  auto blob = encode_listing({e});
+  REQUIRE(decode_listing(blob));
+  const std::size_t etag_len_at = 8 + 1;
+  const std::size_t etag_at = 8 + 4 + sizeof e.size + sizeof e.mtime + sizeof e.ino;
+  REQUIRE(static_cast<std::size_t>(blob[etag_len_at]) == kMaxEtag);
+  blob[etag_len_at] = static_cast<std::byte>(kMaxEtag + 1);
+  blob.insert(blob.begin() + static_cast<std::ptrdiff_t>(etag_at), std::byte{'x'});
+  CHECK_FALSE(decode_listing(blob));
+
+  DirEntry slash;
+  slash.name = "a/b";
+  slash.kind = NodeKind::File;
+  CHECK_FALSE(decode_listing(encode_listing({slash})));
+}
+
 TEST_CASE("stat and listing records round-trip and reject damage") {
   std::byte buf[kStatRecordSize];
   StatRecord r;
