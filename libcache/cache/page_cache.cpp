@@ -72,6 +72,13 @@ struct PageCache::Impl {
     stats->add(c, n, mount);
   }
 
+  // A spill copy found damaged (and dropped) is an error node-wide, so
+  // cachectl stats shows it after the process that met it is gone.
+  template <typename R>
+  void count_spill_damage(const R& read, int mount) {
+    if (!read && read.status() == Status::ChecksumError) count(Counter::Errors, 1, mount);
+  }
+
   // Runs fn(header, data) on the RAM copy of the page while it is pinned.
   // Returns false on a miss. No lock, no system call.
   template <typename F>
@@ -270,6 +277,7 @@ Result<PageRead> PageCache::read(const PageRef& ref, std::uint32_t offset, std::
     if (m.spill) {
       auto s = m.spill->read(spill::BlockKey{ref.id.lo, ref.id.hi, ref.page}, res->data);
       if (s && *s == ref.length) tier = Tier::Spill;
+      m.count_spill_damage(s, ref.mount);
     }
     if (tier == Tier::Remote) {
       auto got = fill(res->data);
@@ -344,6 +352,7 @@ std::optional<PendingFill> try_begin_fill(PageCache& pc, const PageRef& ref, boo
   }
   if (m.spill) {
     auto s = m.spill->read(spill::BlockKey{ref.id.lo, ref.id.hi, ref.page}, res->data);
+    m.count_spill_damage(s, ref.mount);
     if (s && *s == ref.length) {
       m.publish(ref, *res);
       m.claims->complete(*claim, Status::Ok);
@@ -504,7 +513,6 @@ CacheStats PageCache::stats() {
     spill::SpillStats ss = m.spill->stats();
     s.spill_used_bytes = ss.used_bytes;
     s.spill_capacity_bytes = ss.capacity;
-    s.total.errors += ss.checksum_errors;
   }
   return s;
 }
@@ -532,6 +540,7 @@ VerifyResult PageCache::verify() {
     spill::VerifyReport r = m.spill->verify();
     v.spill_blocks = r.blocks_checked;
     v.spill_bad = r.bad_blocks;
+    if (r.bad_blocks > 0) m.count(Counter::Errors, r.bad_blocks, -1);
   }
   return v;
 }

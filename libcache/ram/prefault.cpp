@@ -42,17 +42,24 @@ Prefaulter::~Prefaulter() {
   }
 }
 
-bool Prefaulter::populate(std::uint32_t r) {
-  if (g_unsupported.load(std::memory_order_relaxed)) return false;
+Prefaulter::Backing Prefaulter::back(std::uint32_t r) {
+  if (g_unsupported.load(std::memory_order_relaxed)) return Backing::Unknown;
   const std::uint64_t size = seg_.geometry().region_size;
-  if (::madvise(seg_.region_data(r), size, MADV_POPULATE_WRITE) == 0) return true;
-  const int e = errno;
-  if (e == EINVAL) {
-    if (!g_unsupported.exchange(true)) OC_INFO("no MADV_POPULATE_WRITE (Linux < 5.14): cache pages fault in as they fill");
-    return false;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (::madvise(seg_.region_data(r), size, MADV_POPULATE_WRITE) == 0) return Backing::Backed;
+    const int e = errno;
+    if (e == EINTR) continue;
+    if (e == EINVAL) {
+      if (!g_unsupported.exchange(true)) {
+        OC_INFO("no MADV_POPULATE_WRITE (Linux < 5.14): cache pages fault in as they fill, and a full "
+                "shared-memory file system is not detected before a write");
+      }
+      return Backing::Unknown;
+    }
+    // EFAULT (a write would raise SIGBUS: the tmpfs is full) or ENOMEM.
+    return Backing::Full;
   }
-  // ENOMEM (tmpfs full) or EINTR: the fill that follows reports what is wrong.
-  return e == EINTR;
+  return Backing::Unknown;
 }
 
 void Prefaulter::taken(std::uint32_t r) {
@@ -80,7 +87,7 @@ void Prefaulter::run(std::uint32_t target) {
     if (m >= target) break;
     // Claim region m node-wide, so two processes do not populate it twice.
     if (!mark.compare_exchange_weak(m, m + 1, std::memory_order_relaxed)) continue;
-    if (!populate(m)) break;
+    if (back(m) != Backing::Backed) break;
   }
   runner_.store(0, std::memory_order_release);
 }

@@ -10,6 +10,11 @@
 // populates its own page tables as it goes. MADV_POPULATE_WRITE (Linux
 // 5.14) faults pages in without writing them, so it may race with fills;
 // on an older kernel it is off.
+//
+// It is also how a full tmpfs is found before it can hurt: a write to a
+// page the file system cannot back is a SIGBUS in the program, so a
+// never-used region is backed (back()) before its first item is written,
+// and one the kernel cannot back is never written.
 #pragma once
 
 #include <sys/types.h>
@@ -33,9 +38,13 @@ class Prefaulter {
   void taken(std::uint32_t r);
   std::uint32_t ahead() const { return ahead_; }
 
-  // Populates one region now, in the calling thread; false when the kernel
-  // cannot (and then never tries again).
-  bool populate(std::uint32_t r);
+  enum class Backing {
+    Backed,   // every page of the region has memory behind it
+    Unknown,  // the kernel cannot say (no MADV_POPULATE_WRITE)
+    Full,     // the file system could not back it (tmpfs full)
+  };
+  // Populates one region now, in the calling thread.
+  Backing back(std::uint32_t r);
 
  private:
   void run(std::uint32_t target);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "objcache/config.h"
 #include "util/log.h"
 #include "util/process.h"
 
@@ -94,17 +95,33 @@ void RegionTable::walk(std::uint32_t r, std::uint32_t gen, std::uint64_t limit,
 }
 
 std::uint32_t RegionTable::take_region(bool may_evict) {
-  // A never-used region first.
-  const std::uint32_t n = count();
+  // A never-used region first, once the file system has memory behind it:
+  // a write to a page a full tmpfs cannot back is a SIGBUS in the program.
+  const std::uint32_t n = std::min(count(), unbacked_from_.load(std::memory_order_relaxed));
   for (std::uint32_t r = 0; r < n; ++r) {
     shm::RegionDesc& d = desc(r);
     std::uint64_t s = d.state.load(std::memory_order_acquire);
     if (shm::state_phase(s) != shm::RegionPhase::Free) continue;
-    if (d.state.compare_exchange_strong(s, shm::region_state(shm::state_gen(s), shm::RegionPhase::Reclaiming, 0),
-                                        std::memory_order_acq_rel)) {
-      prefault_.taken(r);  // the next never-used ones get their pages off this path
-      return r;
+    if (!d.state.compare_exchange_strong(s, shm::region_state(shm::state_gen(s), shm::RegionPhase::Reclaiming, 0),
+                                         std::memory_order_acq_rel)) {
+      continue;
     }
+    if (prefault_.back(r) == Prefaulter::Backing::Full) {
+      d.state.store(s, std::memory_order_release);  // Free again, for a process that finds room
+      std::uint32_t was = unbacked_from_.load(std::memory_order_relaxed);
+      while (r < was && !unbacked_from_.compare_exchange_weak(was, r, std::memory_order_relaxed)) {
+      }
+      if (was == shm::kNoRegion) {
+        stats_.add(shm::Counter::Errors, 1);
+        OC_WARN("shared memory full: the file system of %s cannot back region %u of %u, so the cache holds %s "
+                "of its %s and evicts within that (enlarge it, e.g. docker run --shm-size, or lower cache.memory)",
+                seg_.path().c_str(), r, count(), format_size(std::uint64_t{r} * region_size()).c_str(),
+                format_size(std::uint64_t{count()} * region_size()).c_str());
+      }
+      break;
+    }
+    prefault_.taken(r);  // the next never-used ones get their pages off this path
+    return r;
   }
   if (!may_evict) return shm::kNoRegion;
   const Regions view{std::span<shm::RegionDesc>(seg_.regions(), count()), seg_.header().clock_hand};

@@ -6,6 +6,7 @@
 // so a 110 KiB object occupies 110 KiB plus at most 127 bytes.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -80,6 +81,9 @@ class RegionTable {
   EvictionPolicy& policy_;
   ReclaimSink sink_;
   Prefaulter prefault_;
+  // The first never-used region the shared-memory file system could not
+  // back (process-wide view): take_region tries none from here on.
+  std::atomic<std::uint32_t> unbacked_from_{shm::kNoRegion};
 };
 
 }  // namespace objcache::ram

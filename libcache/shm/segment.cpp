@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <bit>
@@ -16,6 +17,10 @@
 #include <cstring>
 
 #include "util/log.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 namespace objcache::shm {
 namespace {
@@ -73,6 +78,20 @@ namespace {
 // The name a creator builds the segment under before it is complete.
 std::string temp_path_for(const std::string& path, pid_t pid) {
   return path + ".new-" + std::to_string(pid);
+}
+
+// Says so when the file system under a new segment has less room than
+// cache.memory: the cache then holds what fits (take_region) instead of
+// the program dying of SIGBUS, but the user should know why it is small.
+void warn_if_short(const std::string& path, std::uint64_t memory) {
+  const std::string dir = path.substr(0, path.rfind('/'));
+  struct statvfs sv {};
+  if (::statvfs(dir.c_str(), &sv) != 0) return;
+  const std::uint64_t room = static_cast<std::uint64_t>(sv.f_bavail) * sv.f_frsize;
+  if (room >= memory) return;
+  OC_WARN("%s has %s free but cache.memory is %s: the cache will hold at most what fits (enlarge it, e.g. "
+          "docker run --shm-size, or lower cache.memory)",
+          dir.c_str(), format_size(room).c_str(), format_size(memory).c_str());
 }
 
 // Removes the half-made segments that creators which died left behind
@@ -147,6 +166,19 @@ Result<bool> Segment::create(const CacheConfig& cfg) {
   void* p = ::mmap(nullptr, cfg.memory, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) return fail(Status::IoError, "cannot map " + tmp, errno);
   base_ = static_cast<std::byte*>(p);
+  // Memory behind the header, claims, stats and index before anyone can
+  // write there: on a full tmpfs a write to an unbacked page is a SIGBUS in
+  // the program. (The data area is backed region by region as it comes
+  // into use: RegionTable::take_region.)
+  if (::madvise(base_, geo_.data_offset, MADV_POPULATE_WRITE) != 0 && errno != EINVAL) {
+    const int e = errno;
+    ::munmap(base_, size_);
+    base_ = nullptr;
+    return fail(Status::NoSpace, "cannot back the " + format_size(geo_.data_offset) + " of metadata of " + tmp +
+                                     " (shared memory full; enlarge its file system, e.g. docker run --shm-size, "
+                                     "or lower cache.memory)", e == EFAULT ? ENOSPC : e);
+  }
+  warn_if_short(path, cfg.memory);
   // The file is all zeros: every region Free at generation 0, every claim
   // and stats slot free, the index empty. Only the header needs writing.
   SegmentHeader& h = header();

@@ -351,6 +351,7 @@ Result<std::size_t> SpillStore::read(const BlockKey& key, std::span<std::byte> o
   }
   std::size_t len = 0;
   Check outcome = Check::Stale;
+  bool damaged = false;
   index_->probe(key_hash(key), [&](const IndexSlot& s) {
     switch (read_into(s, key, out, &len)) {
       case Check::Good:
@@ -361,6 +362,7 @@ Result<std::size_t> SpillStore::read(const BlockKey& key, std::span<std::byte> o
         return true;
       case Check::Bad:
         checksum_errors_.fetch_add(1, std::memory_order_relaxed);
+        damaged = true;
         index_->drop(s);
         return false;
       case Check::Stale:
@@ -378,6 +380,7 @@ Result<std::size_t> SpillStore::read(const BlockKey& key, std::span<std::byte> o
   if (outcome == Check::TooSmall)
     return make_error(Status::InvalidArgument, "spill: buffer smaller than the block");
   misses_.fetch_add(1, std::memory_order_relaxed);
+  if (damaged) return make_error(Status::ChecksumError, "spill: a damaged copy was dropped");
   return make_error(Status::NotFound, "spill: miss");
 }
 

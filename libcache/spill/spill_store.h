@@ -94,8 +94,9 @@ class SpillStore {
   bool submit(const BlockKey& key, std::string_view etag, std::uint64_t object_offset,
               std::span<const std::byte> data);
   // Copies the block into out and returns its length. NotFound on a miss
-  // (including a damaged or overwritten block: never wrong bytes); then
-  // the bytes of out are unspecified. InvalidArgument if out is shorter
+  // (an overwritten block too), ChecksumError when the only copies found
+  // were damaged (dropped; never wrong bytes); then the bytes of out are
+  // unspecified. InvalidArgument if out is shorter
   // than the block.
   Result<std::size_t> read(const BlockKey& key, std::span<std::byte> out);
   // Whether the index holds a live entry for key, without I/O. A false

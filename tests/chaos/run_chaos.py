@@ -23,9 +23,16 @@ fault-injecting proxy (tests/s3server/fault_proxy.py) in front of it.
               the new object
   secrets     the secret key and the session token appear in no log line, no
               cachectl output and no staged, spill or segment file name
-  exhaustion  a full staging disk and a full spill disk (small tmpfs), and
-              a reader at `ulimit -n 64`: errnos, no crash, nothing lost
-              (needs root for the tmpfs mounts)
+  damage      the spill file with flipped bytes and then cut short, and the
+              segment file of the wrong size, with a damaged header,
+              world-writable, and owned by another user (a temporary
+              useradd): damage is detected and counted in `errors`, never
+              served; a segment that cannot be trusted is refused with a line
+              naming it, and reads get an errno, never wrong bytes
+  exhaustion  a full staging disk, a full spill disk and a full shared-memory
+              file system (small tmpfs), and a reader at `ulimit -n 64`:
+              errnos, no crash (no SIGBUS), nothing lost (needs root for the
+              tmpfs mounts)
 
 make test runs the short form; `make chaos` the long one (--long: a 1 GiB
 epoch of 100 KiB and 64 MiB objects, 100 kills), which writes
@@ -530,6 +537,120 @@ def case_secrets(cx, srv, data):
             w.returncode != 0 and loose_st in w.stderr, w.stderr[-2000:])
 
 
+# ---- damage: the spill file and the segment file, hurt on disk ---------------
+def flip_every(path, stride, at=1000):
+    """XORs one byte every stride bytes of path (from offset at); how many."""
+    n = 0
+    with open(path, "r+b") as f:
+        size = os.fstat(f.fileno()).st_size
+        for off in range(at, size, stride):
+            f.seek(off)
+            b = f.read(1)
+            f.seek(off)
+            f.write(bytes([b[0] ^ 0xFF]))
+            n += 1
+    return n
+
+
+def temp_user():
+    """A throwaway user's (name, uid), or (None, why not)."""
+    name = f"occhaos{os.getpid() % 100000}"
+    r = subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, (r.stderr.strip() or f"useradd exit {r.returncode}")
+    import pwd
+    return name, pwd.getpwnam(name).pw_uid
+
+
+def case_damage(cx, srv, data):
+    s = cx.suite
+    paths = data.paths()
+    spill = os.path.join(cx.tmp, "spill-damage")
+    os.makedirs(spill, mode=0o700, exist_ok=True)
+    cfg = cx.config(srv.endpoint, memory="16MiB", spill_dir=spill, extra_cache='spill_size = "256MiB"\n')
+    fresh = [0]
+
+    def new_segment():
+        fresh[0] += 1
+        return os.path.join(cx.tmp, f"shm-damage-{fresh[0]}")
+
+    env = cx.env(cfg, shm=new_segment())
+    res, r = run_reader(env, paths)  # fills RAM and, written through, the spill file
+    res = results(res)
+    s.check("damage: the first epoch fills the spill file, byte-exact",
+            len(res) == len(paths) and all(x[0] == "ok" for x in res) and not data.wrong(res), r.stderr[-2000:])
+    datafile = [os.path.join(spill, n) for n in os.listdir(spill) if n.endswith(".data")]
+    if len(datafile) != 1:
+        s.check("damage: one spill data file", False, str(os.listdir(spill)))
+        return
+    datafile = datafile[0]
+    flipped = flip_every(datafile, 64 << 10)
+    # A new segment (RAM empty): every page is looked for in the damaged spill.
+    env = cx.env(cfg, shm=new_segment())
+    res, r = run_reader(env, paths)
+    res = results(res)
+    st = stats(cx.args.cachectl, env)
+    s.check(f"damage: with {flipped} bytes of the spill file flipped every file still reads byte-exact",
+            len(res) == len(paths) and all(x[0] == "ok" for x in res) and not data.wrong(res), r.stderr[-2000:])
+    s.check("damage: the damaged spill blocks are counted in errors (cachectl stats, after the reader exited)",
+            st.get("errors", 0) > 0, json.dumps(st)[:2000])
+    # The spill file cut short under the index that describes it.
+    res, r = run_reader(cx.env(cfg, shm=new_segment()), paths)  # rewrites the blocks
+    res = results(res)
+    os.truncate(datafile, 4 << 20)  # the log is written from its start: most blocks are past 4 MiB
+    env = cx.env(cfg, shm=new_segment())
+    res2, r2 = run_reader(env, paths)
+    res2 = results(res2)
+    v = subprocess.run([cx.args.cachectl, "verify"], env=env, capture_output=True, text=True, timeout=300)
+    s.check("damage: with the spill file cut to 4 MiB every file still reads byte-exact, cachectl verify runs",
+            all(x[0] == "ok" for x in res) and len(res2) == len(paths) and all(x[0] == "ok" for x in res2) and
+            not data.wrong(res2) and v.returncode in (0, 1) and "Traceback" not in v.stderr,
+            r2.stderr[-2000:] + v.stdout[-1000:] + v.stderr[-1000:])
+
+    # The segment file: made by one reader, then hurt while no process has it.
+    def segment_of(shm):
+        names = [n for n in os.listdir(shm) if n.startswith("objcache-") and ".new-" not in n]
+        return os.path.join(shm, names[0]) if len(names) == 1 else None
+
+    def refused(label, hurt, want_text, errnos):
+        shm = new_segment()
+        env = cx.env(cx.config(srv.endpoint, memory="32MiB"), shm=shm)
+        first, r0 = run_reader(env, paths[:3])
+        seg = segment_of(shm)
+        if seg is None or not all(x[0] == "ok" for x in results(first)):
+            s.check(f"damage: {label}: a segment to hurt", False, r0.stderr[-1000:])
+            return
+        hurt(seg)
+        res, r = run_reader(env, paths[:3])
+        res = results(res)
+        s.check(f"damage: {label}: refused with a line naming the file; reads get {'/'.join(errnos)}, "
+                f"never bytes, no crash",
+                r.returncode == 0 and len(res) == 3 and all(x[0] in errnos for x in res) and seg in r.stderr and
+                want_text in r.stderr, f"exit {r.returncode}\n{json.dumps(res)[:800]}\n{r.stderr[-2000:]}")
+
+    refused("a segment of the wrong size", lambda seg: os.truncate(seg, 8 << 20), "cache.memory is",
+            ("EINVAL", "EIO"))
+
+    def bad_magic(seg):
+        with open(seg, "r+b") as f:
+            f.write(b"\xde\xad\xbe\xef\xde\xad\xbe\xef")
+    refused("a segment with a damaged header", bad_magic, "not an objcache segment", ("EIO",))
+    refused("a world-writable segment", lambda seg: os.chmod(seg, 0o666), "refusing it", ("EACCES", "EIO"))
+    if os.geteuid() != 0:
+        print("     damage: not root: the foreign-owner case was not run", flush=True)
+        return
+    user, uid = temp_user()
+    if user is None:
+        print(f"     damage: no temporary user ({uid}): the foreign-owner case was not run", flush=True)
+        return
+    try:
+        refused(f"a segment owned by another user ({user})", lambda seg: os.chown(seg, uid, -1), "refusing it",
+                ("EACCES", "EIO"))
+    finally:
+        subprocess.run(["userdel", user], capture_output=True)
+
+
 # ---- exhaustion: full disks, the fd limit -------------------------------------
 def tmpfs(path, size):
     """Mounts a small tmpfs at path; the error text, or "" when mounted."""
@@ -594,6 +715,43 @@ def case_exhaustion(cx, srv, data):
     else:
         subprocess.run(["umount", "-l", staging], capture_output=True)
         print(f"     exhaustion: no small tmpfs ({why_not}): the full-disk cases were not run", flush=True)
+    if not why_not:
+        # Shared memory full: the segment's file system (a 24 MiB tmpfs, as
+        # a container's /dev/shm may be) is far smaller than cache.memory.
+        # A write to a page it cannot back would be a SIGBUS in the reader.
+        shm = os.path.join(cx.tmp, "shm-full")
+        why = tmpfs(shm, "24m")
+        try:
+            if why:
+                s.check("exhaustion: a small tmpfs for the segment", False, why)
+            else:
+                env = cx.env(cx.config(srv.endpoint, memory="256MiB"), shm=shm)
+                res, r = run_reader(env, paths)
+                res = results(res)
+                st = stats(cx.args.cachectl, env)
+                s.check(f"exhaustion: with shared memory full ({data.bytes >> 20} MiB read through a 24 MiB "
+                        "tmpfs, cache.memory 256 MiB) every file reads byte-exact, no SIGBUS, a line says why",
+                        r.returncode == 0 and len(res) == len(paths) and all(x[0] == "ok" for x in res) and
+                        not data.wrong(res) and "cache.memory" in r.stderr and shm in r.stderr,
+                        f"exit {r.returncode}\n{r.stderr[-2000:]}")
+                s.check("exhaustion: the cache held what fits and evicted within it (stats)",
+                        st.get("evictions", 0) > 0 and st.get("errors", 0) >= 1 and
+                        0 < st.get("ram_used_bytes", 0) <= 24 << 20, json.dumps(st)[:2000])
+        finally:
+            subprocess.run(["umount", "-l", shm], capture_output=True)
+        shm = os.path.join(cx.tmp, "shm-tiny")
+        why = tmpfs(shm, "256k")
+        try:
+            if not why:
+                env = cx.env(cx.config(srv.endpoint, memory="256MiB"), shm=shm)
+                res, r = run_reader(env, paths[:3])
+                res = results(res)
+                s.check("exhaustion: shared memory too small for the segment's index: reads get ENOSPC, "
+                        "no SIGBUS, a line says so",
+                        r.returncode == 0 and len(res) == 3 and all(x[0] == "ENOSPC" for x in res) and
+                        "shared memory full" in r.stderr, f"exit {r.returncode}\n{json.dumps(res)}\n{r.stderr[-2000:]}")
+        finally:
+            subprocess.run(["umount", "-l", shm], capture_output=True)
     # The fd limit: open files until EMFILE, then close them and read on.
     env = cx.env(cx.config(srv.endpoint, memory="64MiB"))
     script = r"""
@@ -701,6 +859,7 @@ def main():
                  ("kill_storm", lambda: case_kill_storm(cx, srv, data, 100 if args.long else 12)),
                  ("replaced", lambda: case_replaced(cx, srv)),
                  ("secrets", lambda: case_secrets(cx, srv, data)),
+                 ("damage", lambda: case_damage(cx, srv, data)),
                  ("exhaustion", lambda: case_exhaustion(cx, srv, data)),
                  ("store_kill", lambda: case_store_kill(cx, srv, data))]  # last: it restarts the store
         for name, fn in cases:

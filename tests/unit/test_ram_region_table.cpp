@@ -161,7 +161,7 @@ TEST_CASE("regions ahead of the fill frontier get their pages in the background;
   auto& mark = seg.header().populated_regions;
   // poll: the prefaulter thread moves the mark; nothing to block on.
   for (int i = 0; i < 5000 && mark.load() < 1 + ahead; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  if (!probe.populate(count - 1)) {
+  if (probe.back(count - 1) != Prefaulter::Backing::Backed) {
     MESSAGE("this kernel has no MADV_POPULATE_WRITE: nothing to check");
     return;
   }
@@ -180,7 +180,7 @@ TEST_CASE("regions ahead of the fill frontier get their pages in the background;
   for (std::byte b : r->data) REQUIRE(b == std::byte{0x5a});
   std::byte* far = seg.region_data(ahead + 2);
   std::memset(far, 0xa5, 4096);
-  CHECK(probe.populate(ahead + 2));
+  CHECK(probe.back(ahead + 2) == Prefaulter::Backing::Backed);
   for (int i = 0; i < 4096; ++i) REQUIRE(far[i] == std::byte{0xa5});
   CHECK(far[4096] == std::byte{0});
 }
