@@ -50,6 +50,8 @@ bench: deps
 	@echo "wrote bench/results/peers.md, .json and bench/results/peers_*.png"
 	/usr/bin/python3 bench/bench_checkpoint.py --build $(BUILD) --runs 3 --out bench/results/checkpoint.md
 	@echo "wrote bench/results/checkpoint.md and .json"
+	/usr/bin/python3 bench/bench_api.py --build $(BUILD) --runs 3 --out bench/results/api.md
+	@echo "wrote bench/results/api.md and .json"
 	/usr/bin/python3 bench/report.py
 	@echo "wrote bench/REPORT.md"
 

@@ -123,6 +123,20 @@ TARGETS = [
     Target("write.loop_warm_with_writer", 13, "writes",
            "DataLoader warm epoch (same cache, epoch 2) while another process writes the checkpoint / the same "
            "epoch alone", "<=", 1.2, "checkpoint", _CKPT_LOOP, unit="x"),
+    # issue 14: the library API (bench_api.py)
+    Target("api.warm", 14, "library API",
+           "examples/loader.cpp warm, 8 threads, 5 passes in one process, files/s / the same loop with "
+           "open/pread/close of the same files on local disk", ">=", 1.0, "api",
+           {"files": FILES, "size": SIZE, "threads": 8, "epochs": 5}),
+    Target("api.cold_order", 14, "library API",
+           "cold shuffled epoch through 20 ms, 2 threads with a 1.5 ms step per file: the shim's directory "
+           "prefetch seconds / Cache::prefetch(keys) in the order read", ">=", 1.3, "api",
+           {"files": FILES, "size": SIZE, "latency_ms": LATENCY_MS, "prefetch_concurrency": DEFAULT_CONCURRENCY,
+            "threads": 2, "step_us": 1500}, unit="x"),
+    Target("api.python_warm", 14, "library API",
+           "warm DataLoader epoch (2 workers): objcache.MapDataset seconds / a Dataset of mounted paths under "
+           "the shim (epochs 2 and 3 of a process)", "<=", 1.1, "api",
+           {"files": FILES, "size": SIZE, "num_workers": 2, "epochs": [2, 3]}, unit="x"),
 ]
 
 # Every result file report.py reads (results/<name>.json) and the program
@@ -135,6 +149,7 @@ BENCHES = {
     "dataloader": "bench/bench_dataloader.py",
     "peers": "bench/bench_peers.py",
     "checkpoint": "bench/bench_checkpoint.py",
+    "api": "bench/bench_api.py",
 }
 
 BY_ID = {t.id: t for t in TARGETS}

@@ -6,7 +6,11 @@
 #include <dlfcn.h>
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <cstdint>
 #include <cstring>
+#include <thread>
+#include <vector>
 
 #include "dispatch.h"
 #include "guard.h"
@@ -81,4 +85,52 @@ TEST_CASE("the real table resolves to libc, legacy compat symbols included") {
   CHECK(real::fn<Sym::stat>()("/", &st) == 0);
   CHECK(S_ISDIR(st.st_mode));
   CHECK(std::strcmp(real::name(Sym::__fxstatat64), "__fxstatat64") == 0);
+}
+
+namespace {
+// Distinct fake stream addresses (never dereferenced by the registry).
+const DIR* fake_dir(std::uintptr_t i) { return reinterpret_cast<const DIR*>(0x10000 + i * 64); }
+}  // namespace
+
+TEST_CASE("the DIR registry: registered streams are ours, others are not, past its table too") {
+  const std::size_t n = 3000;  // more than the table's 1024 slots: the overflow list is used
+  CHECK_FALSE(dispatch::dir_is_ours(fake_dir(1)));
+  for (std::size_t i = 0; i < n; ++i) REQUIRE(dispatch::register_dir(fake_dir(i)));
+  CHECK(dispatch::g_dirs_live.load() == static_cast<long>(n));
+  for (std::size_t i = 0; i < n; ++i) REQUIRE(dispatch::dir_is_ours(fake_dir(i)));
+  CHECK_FALSE(dispatch::dir_is_ours(fake_dir(n + 1)));
+  CHECK_FALSE(dispatch::unregister_dir(fake_dir(n + 1)));  // never registered: EBADF for closedir
+  for (std::size_t i = 0; i < n; i += 2) REQUIRE(dispatch::unregister_dir(fake_dir(i)));
+  for (std::size_t i = 0; i < n; ++i) REQUIRE(dispatch::dir_is_ours(fake_dir(i)) == (i % 2 == 1));
+  CHECK_FALSE(dispatch::unregister_dir(fake_dir(0)));  // twice
+  for (std::size_t i = 1; i < n; i += 2) REQUIRE(dispatch::unregister_dir(fake_dir(i)));
+  CHECK(dispatch::g_dirs_live.load() == 0);
+  for (std::size_t i = 0; i < n; ++i) REQUIRE_FALSE(dispatch::dir_is_ours_slow(fake_dir(i)));
+}
+
+TEST_CASE("the DIR registry under threads: each thread's streams stay its own, no lookup takes a lock") {
+  constexpr int kThreads = 4, kRounds = 2000, kOpen = 8;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < kThreads; ++t) {
+    pool.emplace_back([t, &wrong] {
+      for (int r = 0; r < kRounds; ++r) {
+        const DIR* mine[kOpen];
+        for (int k = 0; k < kOpen; ++k) {
+          mine[k] = fake_dir(1000000 + static_cast<std::uintptr_t>(t) * 100 + static_cast<std::uintptr_t>(k));
+          if (!dispatch::register_dir(mine[k])) wrong.fetch_add(1);
+        }
+        for (const DIR* d : mine) {
+          if (!dispatch::dir_is_ours(d)) wrong.fetch_add(1);
+        }
+        if (dispatch::dir_is_ours(fake_dir(999999))) wrong.fetch_add(1);
+        for (const DIR* d : mine) {
+          if (!dispatch::unregister_dir(d)) wrong.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  CHECK(wrong.load() == 0);
+  CHECK(dispatch::g_dirs_live.load() == 0);
 }
