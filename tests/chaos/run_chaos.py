@@ -802,9 +802,22 @@ class Server(mf.S3Server):
             raise RuntimeError("s3rver did not start again on its port")
 
 
+class Suite(mf.Suite):
+    """mf.Suite that also keeps every check's name and verdict, for the report."""
+
+    def __init__(self):
+        super().__init__()
+        self.results = []
+
+    def check(self, name, ok, detail=""):
+        self.results.append((name, bool(ok)))
+        super().check(name, ok, detail)
+
+
 def write_report(path, cx, took):
     rep = dict(cx.report)
     rep["seconds"] = took
+    rep["checks"] = [{"name": n, "ok": ok} for n, ok in cx.suite.results]
     with open(os.path.splitext(path)[0] + ".json", "w") as f:
         json.dump(rep, f, indent=1)
     f_ = rep.get("faults", {})
@@ -830,6 +843,8 @@ def write_report(path, cx, took):
         lines += [f"| SIGKILLs of readers and writers | {k['kills']}; afterwards {k['incomplete_objects']} incomplete "
                   f"objects of {k['objects_in_bucket']}, gets_in_flight {k['gets_in_flight_after']}, "
                   f"{k['wrong_bytes_files']} wrong files |"]
+    lines += ["", "Every check of the run:", ""]
+    lines += [f"- {'ok' if ok else '**FAIL**'}: {name}" for name, ok in cx.suite.results]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -843,7 +858,7 @@ def main():
     ap.add_argument("--out", default="", help="with --long: the report (.md; a .json beside it)")
     ap.add_argument("--only", default="", help="comma-separated cases")
     args = ap.parse_args()
-    suite = mf.Suite()
+    suite = Suite()
     tmp = tempfile.mkdtemp(prefix="objcache-chaos-")
     cx = Chaos(args, suite, tmp)
     srv = Server(tmp)
