@@ -19,6 +19,9 @@ packages=(
   faketime
   # programs the shim is tested with (Debian's python3 and its packages)
   python3-numpy python3-pil python3-torch python3-torchvision python3-boto3
+  # tests: a second, stricter S3 server (tests/s3server/radosgw.py; the store and
+  # write integration tests run against it too): Ceph's radosgw on a one-node cluster
+  radosgw ceph-mon ceph-osd
   # fuzzers (make fuzz): clang with libFuzzer and its sanitizer runtimes
   clang libclang-rt-14-dev
   # benchmarks: nginx with echo_sleep as a fast remote with latency (bench/latency_remote.py)

@@ -264,7 +264,13 @@ class S3Store final : public ObjectStore {
     op->body = std::as_bytes(std::span<const char>(xml.data(), xml.size()));
     auto r = run_sync(op);
     if (!r) return r.error();
-    return s3xml::parse_result_etag(r->body, "CompleteMultipartUploadResult");
+    auto etag = s3xml::parse_result_etag(r->body, "CompleteMultipartUploadResult");
+    if (!etag || !etag->empty()) return etag;
+    // radosgw (16.2) answers the first Complete with an empty <ETag>: the
+    // object is whole, so its ETag is what a HEAD says.
+    auto info = head(key);
+    if (!info) return info.error();
+    return info->etag;
   }
 
   Result<void> abort_multipart(std::string_view key, std::string_view upload_id) override {

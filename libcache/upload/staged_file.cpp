@@ -69,13 +69,14 @@ std::uint64_t StagedFile::Impl::file_size() const {
   return static_cast<std::uint64_t>(st.st_size);
 }
 
-void StagedFile::Impl::new_session(std::uint64_t already) {
+void StagedFile::Impl::new_session(std::uint64_t already, bool stream) {
   const MountConfig& mc = cfg->mounts[static_cast<std::size_t>(mount)];
   upload::StreamingUpload::Options o;
   o.concurrency = mc.store.upload_concurrency;
   o.gate = gate;
   o.gate_cap = mc.store.prefetch_concurrency;
   upload = std::make_unique<upload::StreamingUpload>(*store, key, own_fd, o);
+  if (!stream) upload->stop_streaming();  // before wrote(): it would send the first parts at once
   if (already > 0) upload->wrote(0, already);
 }
 
@@ -198,8 +199,7 @@ Result<void> StagedFile::rename(int mount, const std::string& key) {
     // sent whole to the new key at commit.
     OC_INFO("%s renamed while its upload was streaming: it is sent again, to %s", old.c_str(), key.c_str());
     impl_->upload->abort();
-    impl_->new_session(0);
-    impl_->upload->stop_streaming();
+    impl_->new_session(0, /*stream=*/false);
   }
   impl_->info.key = key;
   (void)impl_->staging->update(impl_->info);

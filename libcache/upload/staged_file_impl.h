@@ -47,7 +47,9 @@ struct StagedFile::Impl {
   ~Impl();
   // A new streaming session for what is written next; `already`: bytes
   // [0, already) are in the file now and belong to the next upload.
-  void new_session(std::uint64_t already);
+  // stream false: nothing is sent before close (writes may go anywhere
+  // into those bytes, so no part of them is final).
+  void new_session(std::uint64_t already, bool stream = true);
   std::uint64_t file_size() const;
   // Uploads the file as it is now; keeps the staged file on failure.
   Result<void> upload_now(const char* why);

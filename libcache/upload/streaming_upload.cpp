@@ -42,6 +42,14 @@ class Mapping {
   std::uint64_t len_ = 0;
 };
 
+// A part refused because its body was not the one signed (S3 and radosgw:
+// XAmzContentSHA256Mismatch; BadDigest for a Content-MD5): its bytes
+// changed between the hash and the send.
+bool changed_while_sent(const Error& e) {
+  return e.http_status == 400 && (e.message.find("XAmzContentSHA256Mismatch") != std::string::npos ||
+                                  e.message.find("BadDigest") != std::string::npos);
+}
+
 }  // namespace
 
 std::uint64_t part_size(int n) { return kFirstPart << ((n - 1) / kPartsPerSize); }
@@ -191,6 +199,16 @@ void StreamingUpload::part_done(std::size_t index, const Result<std::string>& et
     p.etag = *etag;
     p.done = true;
     bytes_sent_ += p.size;
+  } else if (changed_while_sent(etag.error())) {
+    // The program wrote into the part while it was on the wire (through a
+    // mapping, or a write the shim saw too late): the server refused a body
+    // that is not what was signed. Not a failure of the upload: finish()
+    // finds the parts no longer match the file and sends it whole.
+    OC_INFO("%s: part %d changed while it was sent (%s); the file goes whole at close", key_.c_str(), p.number,
+            etag.error().describe().c_str());
+    p.checksum = ~p.checksum;  // never matches: parts_match_file() says it changed
+    verify_ = true;
+    streaming_ = false;
   } else if (!failed_) {
     failed_ = true;
     failure_ = etag.error();
@@ -298,12 +316,21 @@ Result<std::string> StreamingUpload::finish(std::uint64_t size) {
     // Small: one PUT (no multipart upload was started).
     finished_ = true;
     lk.unlock();
-    return put_whole(size);
+    auto etag = put_whole(size);
+    // Written through a mapping while it was sent: once more, as it is now.
+    if (!etag && changed_while_sent(etag.error())) etag = put_whole(size);
+    return etag;
   }
   written_end_ = size;
   size_limit_ = size;
   if (auto r = launch_ready(lk, /*block=*/true); !r) return fail(r.error());
   if (auto w = wait_in_flight(lk); !w) return fail(w.error());
+  for (const Part& p : parts_) {
+    if (!p.done) {  // refused as changed while it was sent, during close itself
+      return fail(make_error(Status::IoError, "part " + std::to_string(p.number) + " of " + key_ +
+                                                  " changed while it was sent at close"));
+    }
+  }
   std::vector<CompletedPart> done;
   done.reserve(parts_.size());
   for (const Part& p : parts_) done.push_back(CompletedPart{p.number, p.etag});

@@ -140,10 +140,12 @@ Result<std::unique_ptr<StagedFile>> Writes::open_for_write(int m, const std::str
     staged = node->size;
   }
   impl->dirty = !exists || (flags & O_TRUNC) != 0;
-  impl->new_session(staged);
   // Writes into the middle of what was staged would touch parts already
-  // sent: only an appender streams.
-  if (staged > 0 && !(flags & O_APPEND)) impl->upload->stop_streaming();
+  // sent: only an appender streams. (Stopped before the session sees the
+  // staged bytes: it would send their first parts at once, and a write
+  // landing in one while it is on the wire makes a part whose signed hash
+  // is not its body, which a server that checks refuses.)
+  impl->new_session(staged, /*stream=*/staged == 0 || (flags & O_APPEND) != 0);
   if (flags & O_APPEND) ::lseek(impl->program_fd, 0, SEEK_END);
   return std::unique_ptr<StagedFile>(new StagedFile(std::move(impl)));
 }

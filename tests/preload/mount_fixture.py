@@ -13,6 +13,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import tarfile
@@ -45,20 +46,31 @@ class Suite:
                 print(f"     {line}", flush=True)
 
 
+def radosgw_selected():
+    """OBJCACHE_TEST_S3=radosgw: Ceph's radosgw instead of s3rver."""
+    return os.environ.get("OBJCACHE_TEST_S3") == "radosgw"
+
+
 class S3Server:
-    """s3rver on a free 127.0.0.1 port; stops when its stdin closes."""
+    """s3rver on a free 127.0.0.1 port (or, with OBJCACHE_TEST_S3=radosgw,
+    a one-node Ceph's radosgw: tests/s3server/radosgw.py); stops when its
+    stdin closes."""
 
     def __init__(self, workdir, buckets=(BUCKET,)):
         self.dir = os.path.join(workdir, "s3")
         os.makedirs(self.dir, exist_ok=True)
-        start = os.path.join(SOURCE_DIR, "s3server", "start.js")
-        args = ["node", "--openssl-legacy-provider", start, "--dir", self.dir]
+        self.radosgw = radosgw_selected()
+        if self.radosgw:
+            args = ["/usr/bin/python3", os.path.join(SOURCE_DIR, "s3server", "radosgw.py"), "--dir", self.dir]
+        else:
+            start = os.path.join(SOURCE_DIR, "s3server", "start.js")
+            args = ["node", "--openssl-legacy-provider", start, "--dir", self.dir]
         for b in buckets:
             args += ["--bucket", b]
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError("s3rver did not start")
+            raise RuntimeError("radosgw did not start" if self.radosgw else "s3rver did not start")
         self.port = json.loads(line)["port"]
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
@@ -70,11 +82,38 @@ class S3Server:
             aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
 
+    def server_pids(self):
+        """The processes that answer requests: s3rver itself, or the Ceph
+        daemons radosgw.py started (its children)."""
+        if not self.radosgw:
+            return [self.proc.pid]
+        kids = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.proc.pid:  # field 4, ppid
+                kids.append(int(d))
+        return kids
+
+    def pause(self):
+        """SIGSTOP the server: connections stay open, nothing answers."""
+        for pid in self.server_pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self):
+        for pid in self.server_pids():
+            os.kill(pid, signal.SIGCONT)
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.stdin.close()
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=30 if self.radosgw else 10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

@@ -25,7 +25,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -144,10 +143,15 @@ class Harness:
         self.mount = os.path.join(work, "w")
         self.ro = os.path.join(work, "ro")
 
+    def part_probe(self):
+        """What WAIT_PART watches for a sent part: s3rver's bucket directory,
+        or radosgw's endpoint."""
+        return self.server.endpoint if self.server.radosgw else os.path.join(self.work, "s3", mf.BUCKET)
+
     def program(self, kind, code, root, env, name=None):
         if kind == "py":
             under_shim = env is self.shim_env and name is not None
-            s3dir = os.path.join(self.work, "s3", mf.BUCKET) if under_shim else ""
+            s3dir = self.part_probe() if under_shim else ""
             prefix = f"w/{name}/" if under_shim else ""
             src = WAIT_PART + textwrap.dedent(code) if "wait_part_sent" in code else textwrap.dedent(code)
             return run([PY, "-c", src, root, self.src, s3dir, prefix], env)
@@ -251,7 +255,7 @@ def threads_case(suite, h):
         wait_part_sent('chunks.bin')
         os.close(fd)
     """)
-    rc, out, err = run([PY, "-c", code, path, "", os.path.join(h.work, "s3", mf.BUCKET), "w/threads/"],
+    rc, out, err = run([PY, "-c", code, path, "", h.part_probe(), "w/threads/"],
                        h.shim_env)
     body = h.client.get_object(Bucket=mf.BUCKET, Key="w/threads/chunks.bin")["Body"].read()
     chunks = sorted(body[i:i + 6] for i in range(0, len(body), 65536))
@@ -428,13 +432,13 @@ def outage_case(suite, h, config_text):
     p = subprocess.Popen([PY, "-c", code, os.path.join(h.mount, "outage")], env=env, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = p.stdout.readline().split()
-    os.kill(h.server.proc.pid, signal.SIGSTOP)
+    h.server.pause()
     try:
         p.stdin.write("go\n")
         p.stdin.flush()
         out, err = p.communicate(timeout=120)
     finally:
-        os.kill(h.server.proc.pid, signal.SIGCONT)
+        h.server.resume()
     staged = {}
     sd = staging
     for n in sorted(os.listdir(sd)) if os.path.isdir(sd) else []:

@@ -293,8 +293,8 @@ clog to syslog = false
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
 rgw thread pool size = 32
-# virtual-hosted addressing as BUCKET.localhost:PORT; path style always works
-rgw dns name = localhost
+# virtual-hosted addressing as BUCKET.s3.localhost:PORT (as s3rver); path style always works
+rgw dns name = s3.localhost
 rgw dynamic resharding = false
 rgw enable lc threads = false
 # free the RAM of deleted or overwritten objects within a minute, not hours

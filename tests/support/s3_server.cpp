@@ -13,25 +13,42 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <stdexcept>
 #include <thread>
 
 namespace objcache::test {
 
+bool S3Server::radosgw_selected() {
+  const char* v = std::getenv("OBJCACHE_TEST_S3");
+  return v != nullptr && std::string_view(v) == "radosgw";
+}
+
 S3Server::S3Server(S3ServerOptions opts) {
-  std::string script = source_dir() + "/s3server/start.js";
-  std::string modules = source_dir() + "/s3server/node_modules/s3rver";
-  struct stat st {};
-  if (::stat(modules.c_str(), &st) != 0) {
-    throw std::runtime_error("s3rver is not installed in " + source_dir() +
-                             "/s3server/node_modules: run 'make deps'");
-  }
   std::string data = dir_.file("data");
   ::mkdir(data.c_str(), 0700);
-
-  std::vector<std::string> argv_s = {"node", "--openssl-legacy-provider", script, "--dir", data};
-  if (opts.verify_signatures) argv_s.push_back("--sigv4");
+  std::vector<std::string> argv_s;
+  struct stat st {};
+  radosgw_ = radosgw_selected();
+  if (radosgw_) {
+    // Ceph's radosgw (tests/s3server/radosgw.py): a single-node cluster of
+    // its own, which verifies signatures and implements If-Match,
+    // AbortMultipartUpload and conditional PUTs.
+    if (::stat("/usr/bin/radosgw", &st) != 0) {
+      throw std::runtime_error("OBJCACHE_TEST_S3=radosgw but /usr/bin/radosgw is not installed: run 'make deps'");
+    }
+    argv_s = {"/usr/bin/python3", source_dir() + "/s3server/radosgw.py", "--dir", data};
+  } else {
+    std::string modules = source_dir() + "/s3server/node_modules/s3rver";
+    if (::stat(modules.c_str(), &st) != 0) {
+      throw std::runtime_error("s3rver is not installed in " + source_dir() +
+                               "/s3server/node_modules: run 'make deps'");
+    }
+    argv_s = {"node", "--openssl-legacy-provider", source_dir() + "/s3server/start.js", "--dir", data};
+    if (opts.verify_signatures) argv_s.push_back("--sigv4");
+  }
   for (const auto& b : opts.buckets) {
     argv_s.push_back("--bucket");
     argv_s.push_back(b);
@@ -49,7 +66,7 @@ S3Server::S3Server(S3ServerOptions opts) {
     std::vector<char*> argv;
     for (auto& s : argv_s) argv.push_back(s.data());
     argv.push_back(nullptr);
-    ::execvp("node", argv.data());
+    ::execvp(argv[0], argv.data());
     ::_exit(127);
   }
   ::close(in_pipe[0]);
@@ -58,7 +75,9 @@ S3Server::S3Server(S3ServerOptions opts) {
 
   // Wait for {"port": N} on its stdout.
   std::string line;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  // radosgw brings up a mon, an OSD and the gateway: ~2 s, more on a
+  // loaded machine or under a sanitizer.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(radosgw_ ? 180 : 30);
   while (line.find('\n') == std::string::npos) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
@@ -74,7 +93,8 @@ S3Server::S3Server(S3ServerOptions opts) {
   if (pos == std::string::npos) {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
-    throw std::runtime_error("the S3 test server did not start (is node installed? run 'make deps')");
+    throw std::runtime_error(radosgw_ ? "radosgw did not start (tests/s3server/radosgw.py; its stderr says why)"
+                                      : "the S3 test server did not start (is node installed? run 'make deps')");
   }
   port_ = std::stoi(line.substr(pos + 7));
 }
@@ -82,9 +102,11 @@ S3Server::S3Server(S3ServerOptions opts) {
 S3Server::~S3Server() {
   if (stdin_fd_ >= 0) ::close(stdin_fd_);
   if (pid_ <= 0) return;
-  for (int i = 0; i < 50; ++i) {
+  // radosgw.py stops its daemons and removes its directory first.
+  const int rounds = radosgw_ ? 500 : 50;
+  for (int i = 0; i < rounds; ++i) {
     if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-    // poll: the server's exit after its stdin closed, for at most 1 s.
+    // poll: the server's exit after its stdin closed, for at most 1 s (10 s for radosgw).
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ::kill(pid_, SIGKILL);

@@ -38,12 +38,17 @@ class S3Server {
   // Writes an AWS INI credentials file (0600) with the given secret.
   std::string credentials_file(const std::string& secret) const;
   const std::string& dir() const { return dir_.path(); }
+  // Ceph's radosgw instead of s3rver: OBJCACHE_TEST_S3=radosgw (the tests
+  // that run against both servers; meson registers them twice).
+  static bool radosgw_selected();
+  bool is_radosgw() const { return radosgw_; }
 
  private:
   TempDir dir_;
   pid_t pid_ = -1;
   int stdin_fd_ = -1;
   int port_ = 0;
+  bool radosgw_ = false;
 };
 
 // A loopback port nothing listens on (bound, then closed).
