@@ -9,6 +9,10 @@ fault-injecting proxy (tests/s3server/fault_proxy.py) in front of it.
               through ~10% injected faults (503 SlowDown, 500, resets and
               truncations mid-body, stalls, delays): 0 wrong bytes, every
               fault retried or surfaced as EIO
+  store_stop  the store SIGSTOPped mid-epoch (retry_deadline 5 s, stall_timeout
+              10 s): every blocked read is EIO within the deadline plus a
+              margin, later ones fail fast; after SIGCONT a new process reads
+              everything
   store_kill  the store SIGKILLed mid-epoch (retry_deadline 5 s): every
               blocked read is EIO within the deadline plus a margin; once it
               is back on the same port a new process reads everything
@@ -282,6 +286,54 @@ def case_faults(cx, srv, data):
 
 
 # ---- store_kill: the store killed mid-epoch, then back on the same port -----
+def case_store_stop(cx, srv, data):
+    """The store stopped (SIGSTOP: connections open, no answer) mid-epoch:
+    every blocked read is EIO within retry_deadline (the stalled attempt
+    included, though stall_timeout is longer), later reads fail fast, and
+    once it runs again a new process reads everything."""
+    s = cx.suite
+    deadline = 5.0
+    cfg = cx.config(srv.endpoint, retry_deadline="5s", stall_timeout="10s", memory="64MiB",
+                    mount_extra='prefetch = "none"')
+    env = cx.env(cfg)
+    paths = [p for p in data.paths() if "/img/" in p][40:80]
+    p = spawn(env, READER, "once", 4, *paths)
+    lines = []
+    stopped = False
+    try:
+        for line in p.stdout:
+            x = json.loads(line)
+            lines.append(x)
+            if not stopped and x[0] == "ok" and sum(1 for y in lines if y[0] == "ok") >= 5:
+                srv.pause()  # SIGSTOP: the store hangs mid-epoch
+                stopped = True
+        p.wait(timeout=600)
+    finally:
+        if stopped:
+            srv.resume()
+    err = p.stderr.read()
+    res = results(lines)
+    after = res[5:]
+    detail = json.dumps(after[:8]) + "\n" + err[-2000:]
+    s.check("store_stop: the reads after SIGSTOP fail with EIO (or were already cached)",
+            stopped and after and all(x[0] in ("EIO", "ok") for x in after) and any(x[0] == "EIO" for x in after),
+            detail)
+    slowest = max((x[3] for x in after if x[0] == "EIO"), default=0.0)
+    total = sum(x[3] for x in after if x[0] == "EIO")
+    s.check(f"store_stop: every blocked read returns within retry_deadline + 3 s (slowest {slowest:.2f} s, "
+            f"stall_timeout 10 s)", slowest <= deadline + 3.0, detail)
+    n_eio = sum(1 for x in after if x[0] == "EIO")
+    s.check(f"store_stop: the store found dead, later reads fail fast ({n_eio} EIOs in {total:.1f} s, "
+            f"not {n_eio} x {deadline:.0f} s)", n_eio > 1 and total <= 2 * deadline + 3.0, detail)
+    s.check("store_stop: 0 wrong bytes", not data.wrong(res), json.dumps(data.wrong(res)[:3]))
+    res2, r = run_reader(env, paths)
+    res2 = results(res2)
+    s.check("store_stop: after SIGCONT a new process reads every file byte-exact",
+            len(res2) == len(paths) and all(x[0] == "ok" for x in res2) and not data.wrong(res2), r.stderr[-2000:])
+    cx.report["store_stop"] = {"reads_after_stop": len(after), "eio": n_eio, "slowest_error_s": slowest,
+                               "eio_total_s": total, "retry_deadline_s": deadline}
+
+
 def case_store_kill(cx, srv, data):
     s = cx.suite
     deadline = 5.0
@@ -836,6 +888,11 @@ def write_report(path, cx, took):
                   f"| faults injected | {f_['faults_injected']} ({', '.join(f'{k_} {pc[k_]}' for k_ in ('slowdown', 'error500', 'reset', 'truncate', 'stall', 'delay'))}) |",
                   f"| wrong bytes | {f_['wrong_files']} files with a wrong sha256 |",
                   f"| errors surfaced to programs | {f_['errors_surfaced']} ({', '.join(f_['errnos']) or 'none'}) |"]
+    ss = rep.get("store_stop", {})
+    if ss:
+        lines += [f"| store SIGSTOPped mid-epoch | {ss['eio']} of {ss['reads_after_stop']} later reads EIO, slowest "
+                  f"{ss['slowest_error_s']:.2f} s, all of them in {ss['eio_total_s']:.1f} s (retry_deadline "
+                  f"{ss['retry_deadline_s']:.0f} s, stall_timeout 10 s) |"]
     if sk:
         lines += [f"| store SIGKILLed mid-epoch | {sk['eio']} of {sk['reads_after_kill']} later reads EIO, slowest "
                   f"{sk['slowest_error_s']:.2f} s (retry_deadline {sk['retry_deadline_s']:.0f} s) |"]
@@ -876,6 +933,7 @@ def main():
                  ("secrets", lambda: case_secrets(cx, srv, data)),
                  ("damage", lambda: case_damage(cx, srv, data)),
                  ("exhaustion", lambda: case_exhaustion(cx, srv, data)),
+                 ("store_stop", lambda: case_store_stop(cx, srv, data)),
                  ("store_kill", lambda: case_store_kill(cx, srv, data))]  # last: it restarts the store
         for name, fn in cases:
             if only and name not in only:
