@@ -260,11 +260,11 @@ def main():
         figures = {
             "api.warm": bl.figure(warm_ratio, f"{warm_ratio:.2f} ({statistics.median(api_warm):,.0f} vs "
                                   f"{statistics.median(local_warm):,.0f} files/s)", warm_at,
-                                  others=[({"epochs": 1, "fresh_process": True},
+                                  others=[("1 pass in a fresh process",
                                            f"{fresh_ratio:.2f} ({statistics.median(api_fresh):,.0f} vs "
                                            f"{statistics.median(local_fresh):,.0f} files/s)")]),
             "api.cold_order": bl.figure(cb / ca, f"{cb / ca:.2f}x ({cb:.2f} s / {ca:.2f} s)", cold_at,
-                                        others=[({"threads": args.threads, "step_us": 0},
+                                        others=[(f"{args.threads} threads, no step (link-bound)",
                                                  f"{ob / oa:.2f}x ({ob:.2f} s / {oa:.2f} s)")]),
             "api.python_warm": bl.figure(py_ratio, f"{py_ratio:.2f}x ({statistics.median(py_api):.3f} s / "
                                          f"{statistics.median(py_shim):.3f} s)", py_at),
