@@ -579,6 +579,10 @@ def case_secrets(cx, srv, data):
     s.check("secrets: a spill directory writable by others is refused with a line naming it (reads go on)",
             loose in c.stderr and "writable by others" in c.stderr and
             all(x[0] == "ok" for x in results(res2)) and not os.listdir(loose), c.stderr[-2000:])
+    ck = subprocess.run([cx.args.cachectl, "check"], env=env2, capture_output=True, text=True, timeout=120)
+    s.check("secrets: cachectl check fails (exit 1) on that spill directory and names it",
+            ck.returncode == 1 and f"FAILED: spill_dir {loose} is writable by others" in ck.stdout,
+            ck.stdout[-2000:] + ck.stderr[-500:])
     loose_st = os.path.join(cx.tmp, "staging-loose")
     os.makedirs(loose_st, exist_ok=True)
     os.chmod(loose_st, 0o777)

@@ -4,15 +4,20 @@
 // written? Prints the effective settings with secrets masked, then the
 // verdicts of each mount.
 #include <limits.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "commands.h"
 #include "objcache/object_store.h"
+#include "staging.h"
 
 namespace objcache::cachectl {
 namespace {
@@ -24,8 +29,12 @@ constexpr const char* kCheckDetails =
     "Loads the configuration, prints the effective settings (secrets masked),\n"
     "and for each mount lists its bucket prefix once. On a writable mount it\n"
     "also PUTs a zero-byte probe key (named in the output) and DELETEs it.\n"
-    "Exit status 0 when every mount answered, 1 when any failed, 2 when the\n"
-    "configuration is invalid.\n";
+    "It also checks the local directories the cache writes (spill_dir, the\n"
+    "staging directory): one owned by another user or writable by others is\n"
+    "refused by the library, so it fails here too; and warns when the shared\n"
+    "memory file system has less room than cache.memory.\n"
+    "Exit status 0 when every mount answered and every directory is usable, 1\n"
+    "when any failed, 2 when the configuration is invalid.\n";
 
 // `check` should answer within seconds, whatever the configured deadline.
 constexpr std::chrono::milliseconds kCheckDeadline{10000};
@@ -88,6 +97,59 @@ bool can_write(ObjectStore& store, const MountConfig& m) {
   return true;
 }
 
+// A directory the cache writes in, as the library will judge it (it refuses
+// one owned by another user or writable by group or others), without
+// creating it. false when it would be refused.
+bool check_local_dir(const char* what, const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) {
+      std::printf("  ok: %s %s does not exist yet: it is made (0700) at first use\n", what, dir.c_str());
+      return true;
+    }
+    std::printf("  FAILED: %s %s: %s\n", what, dir.c_str(), std::strerror(errno));
+    return false;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    std::printf("  FAILED: %s %s is not a directory\n", what, dir.c_str());
+    return false;
+  }
+  if (st.st_uid != ::geteuid()) {
+    std::printf("  FAILED: %s %s belongs to uid %u, not to this user (uid %u): it is refused; give the cache a "
+                "directory of its own\n", what, dir.c_str(), static_cast<unsigned>(st.st_uid),
+                static_cast<unsigned>(::geteuid()));
+    return false;
+  }
+  if ((st.st_mode & 022) != 0) {
+    std::printf("  FAILED: %s %s is writable by others (mode %04o): it is refused; chmod 700 it\n", what,
+                dir.c_str(), static_cast<unsigned>(st.st_mode & 07777));
+    return false;
+  }
+  std::printf("  ok: %s %s (mode %04o, this user's)\n", what, dir.c_str(), static_cast<unsigned>(st.st_mode & 07777));
+  return true;
+}
+
+// The shared-memory file system: less room than cache.memory means a cache
+// that holds only what fits (a container's 64 MiB /dev/shm). A warning.
+void check_shm_room(const CacheConfig& cache) {
+  std::string dir = shm_dir_override();
+  if (dir.empty()) dir = "/dev/shm";
+  struct statvfs sv {};
+  if (::statvfs(dir.c_str(), &sv) != 0) {
+    std::printf("  warning: cannot stat the shared-memory directory %s: %s\n", dir.c_str(), std::strerror(errno));
+    return;
+  }
+  const std::uint64_t room = static_cast<std::uint64_t>(sv.f_bavail) * sv.f_frsize;
+  if (room < cache.memory) {
+    std::printf("  warning: %s has %s free but cache.memory is %s: a new cache holds at most what fits (enlarge "
+                "it, e.g. docker run --shm-size, or lower cache.memory)\n", dir.c_str(), format_size(room).c_str(),
+                format_size(cache.memory).c_str());
+  } else {
+    std::printf("  ok: %s has %s free for cache.memory %s\n", dir.c_str(), format_size(room).c_str(),
+                format_size(cache.memory).c_str());
+  }
+}
+
 int run_check(const GlobalOptions& g) {
   auto cfg = load_global_config(g);
   if (!cfg) {
@@ -101,13 +163,19 @@ int run_check(const GlobalOptions& g) {
               cfg->cache.spill_dir.empty() ? "(disabled)" : cfg->cache.spill_dir.c_str(),
               format_size(cfg->cache.spill_size).c_str(), format_size(cfg->cache.page_size).c_str(),
               std::string(to_string(cfg->cache.eviction)).c_str());
+  std::printf("[local directories]\n");
+  int dirs_failed = 0;
+  if (!cfg->cache.spill_dir.empty() && !check_local_dir("spill_dir", cfg->cache.spill_dir)) ++dirs_failed;
+  const bool writes = std::any_of(cfg->mounts.begin(), cfg->mounts.end(), [](const MountConfig& m) { return m.writable; });
+  if (writes && !check_local_dir("staging directory", staging_dir_of(cfg->cache))) ++dirs_failed;
+  check_shm_room(cfg->cache);
   std::printf("[store]\n");
   print_store("  ", cfg->store);
   std::printf("  prefetch_concurrency = %d\n  upload_concurrency = %d\n",
               cfg->store.prefetch_concurrency, cfg->store.upload_concurrency);
   if (cfg->mounts.empty()) {
     std::printf("no [[mount]] configured: every path passes through\n");
-    return 0;
+    return dirs_failed > 0 ? 1 : 0;
   }
 
   int failed = 0;
@@ -135,6 +203,11 @@ int run_check(const GlobalOptions& g) {
   }
   if (failed > 0) {
     std::printf("%d of %zu mounts failed\n", failed, cfg->mounts.size());
+    return 1;
+  }
+  if (dirs_failed > 0) {
+    std::printf("all %zu mounts ok, but %d local director%s would be refused (above)\n", cfg->mounts.size(),
+                dirs_failed, dirs_failed == 1 ? "y" : "ies");
     return 1;
   }
   std::printf("all %zu mounts ok\n", cfg->mounts.size());
