@@ -286,6 +286,28 @@ def case_faults(cx, srv, data):
 
 
 # ---- store_kill: the store killed mid-epoch, then back on the same port -----
+def hurt_store_mid_epoch(env, paths, seed, hurt, heal=None):
+    """Reads paths in one reader process and calls hurt() once 5 files are
+    read (heal() when the reader is done, if given). Returns (hurt or not,
+    every result, the results after the first 5, the reader's stderr)."""
+    p = spawn(env, READER, "once", seed, *paths)
+    lines = []
+    done = False
+    try:
+        for line in p.stdout:
+            x = json.loads(line)
+            lines.append(x)
+            if not done and x[0] == "ok" and sum(1 for y in lines if y[0] == "ok") >= 5:
+                hurt()
+                done = True
+        p.wait(timeout=600)
+    finally:
+        if done and heal is not None:
+            heal()
+    res = results(lines)
+    return done, res, res[5:], p.stderr.read()
+
+
 def case_store_stop(cx, srv, data):
     """The store stopped (SIGSTOP: connections open, no answer) mid-epoch:
     every blocked read is EIO within retry_deadline (the stalled attempt
@@ -297,23 +319,7 @@ def case_store_stop(cx, srv, data):
                     mount_extra='prefetch = "none"')
     env = cx.env(cfg)
     paths = [p for p in data.paths() if "/img/" in p][40:80]
-    p = spawn(env, READER, "once", 4, *paths)
-    lines = []
-    stopped = False
-    try:
-        for line in p.stdout:
-            x = json.loads(line)
-            lines.append(x)
-            if not stopped and x[0] == "ok" and sum(1 for y in lines if y[0] == "ok") >= 5:
-                srv.pause()  # SIGSTOP: the store hangs mid-epoch
-                stopped = True
-        p.wait(timeout=600)
-    finally:
-        if stopped:
-            srv.resume()
-    err = p.stderr.read()
-    res = results(lines)
-    after = res[5:]
+    stopped, res, after, err = hurt_store_mid_epoch(env, paths, 4, srv.pause, srv.resume)  # SIGSTOP, then SIGCONT
     detail = json.dumps(after[:8]) + "\n" + err[-2000:]
     s.check("store_stop: the reads after SIGSTOP fail with EIO (or were already cached)",
             stopped and after and all(x[0] in ("EIO", "ok") for x in after) and any(x[0] == "EIO" for x in after),
@@ -342,20 +348,8 @@ def case_store_kill(cx, srv, data):
                     mount_extra='prefetch = "none"')
     env = cx.env(cfg)
     paths = [p for p in data.paths() if "/img/" in p][:40]
-    p = spawn(env, READER, "once", 3, *paths)
-    lines = []
-    killed = False
-    for line in p.stdout:
-        x = json.loads(line)
-        lines.append(x)
-        if not killed and x[0] == "ok" and sum(1 for y in lines if y[0] == "ok") >= 5:
-            srv.proc.kill()  # SIGKILL: the store dies mid-epoch
-            srv.proc.wait()
-            killed = True
-    p.wait(timeout=600)
-    err = p.stderr.read()
-    res = results(lines)
-    after = res[5:]
+    killed, res, after, err = hurt_store_mid_epoch(env, paths, 3, srv.proc.kill)  # SIGKILL: the store dies
+    srv.proc.wait()
     detail = json.dumps(after[:8]) + "\n" + err[-2000:]
     s.check("store_kill: the reads after the kill fail with EIO (or were already cached)",
             killed and after and all(x[0] in ("EIO", "ok") for x in after) and any(x[0] == "EIO" for x in after),
