@@ -8,9 +8,13 @@ reproducer is kept in <build>/fuzz-artifacts/. Ends with "N passed, M failed".
 
   run_fuzz.py BUILD_DIR SECONDS [NAME...]
 
-FUZZ_SEED (default 1) fixes libFuzzer's random seed, so a run over the same
-tree explores the same inputs and CI's verdict does not change between two
-runs of one commit; FUZZ_SEED=0 lets libFuzzer pick one (longer hunts)."""
+FUZZ_SEED (default 1) fixes libFuzzer's random seed; FUZZ_SEED=0 lets
+libFuzzer pick one (longer hunts). A fixed seed does not make a run
+repeatable across machines: the time bound lets a faster machine try more
+inputs, and libFuzzer's schedule follows what each input covered in time. So
+every reproducer a run finds, here or in CI, goes into the seed corpus once
+fixed (tests/fuzz/corpus/<name>/crash-*), and every later run replays it
+first."""
 import os
 import re
 import shutil

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <initializer_list>
 #include <limits>
@@ -201,6 +202,54 @@ std::uint32_t find_deep_nesting(std::string_view text) {
     if (depth + chain > kMaxNesting) return line;
   }
   return 0;
+}
+
+// Where text is first not UTF-8, or nullopt. TOML files must be UTF-8,
+// and toml11 3.7 reads past its buffer when it reports a bad sequence in a
+// literal string, so the whole file is checked before toml11 sees it.
+// Strict: no overlong forms, no surrogates, nothing above U+10FFFF.
+struct BadByte {
+  std::uint32_t line;
+  std::uint32_t column;  // in bytes, from 1
+  unsigned char byte;
+};
+
+std::optional<BadByte> find_invalid_utf8(std::string_view text) {
+  std::uint32_t line = 1;
+  std::size_t line_start = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    if (b < 0x80) {
+      if (b == '\n') {
+        ++line;
+        line_start = i + 1;
+      }
+      ++i;
+      continue;
+    }
+    // The sequence's length and the range its second byte may take.
+    std::size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) {
+      len = 2;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      len = 3;
+      if (b == 0xE0) lo = 0xA0;  // overlong
+      if (b == 0xED) hi = 0x9F;  // surrogates
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      len = 4;
+      if (b == 0xF0) lo = 0x90;  // overlong
+      if (b == 0xF4) hi = 0x8F;  // above U+10FFFF
+    }
+    bool ok = len != 0 && i + len <= text.size();
+    for (std::size_t k = 1; ok && k < len; ++k) {
+      const auto c = static_cast<unsigned char>(text[i + k]);
+      ok = k == 1 ? (c >= lo && c <= hi) : (c >= 0x80 && c <= 0xBF);
+    }
+    if (!ok) return BadByte{line, static_cast<std::uint32_t>(i - line_start + 1), b};
+    i += len;
+  }
+  return std::nullopt;
 }
 
 void trim_end(std::string* s) {
@@ -670,6 +719,13 @@ Result<Config> parse_config(const std::string& text, const std::string& display_
       return config_error(where(display_path, line) + ": TOML nested more than " +
                           std::to_string(kMaxNesting) +
                           " levels deep (arrays, inline tables or dotted keys)");
+    }
+    if (auto bad = find_invalid_utf8(text)) {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "0x%02X", bad->byte);
+      return config_error(where(display_path, bad->line) + ": not UTF-8 (byte " + hex +
+                          " at column " + std::to_string(bad->column) +
+                          "); a TOML file must be UTF-8");
     }
     std::istringstream in(text);
     const toml::value root = toml::parse(in, display_path);

@@ -600,6 +600,22 @@ TEST_CASE("load_config names the file it read in its messages") {
         path + R"(:3: key 'cache.memory': expected a size like "512MiB" or "4GiB", got "lots")");
 }
 
+TEST_CASE("a file that is not UTF-8 is refused with its line and column, before toml11 reads it") {
+  // The fuzzer's find: a bad byte in a literal string made toml11 3.7 read past its buffer.
+  std::string fuzz = "'" + std::string(23, ':') + "\xC5'" + std::string(17, ':') + " ";
+  CHECK(parse_error(fuzz) == "/etc/x.toml:1: not UTF-8 (byte 0xC5 at column 25); a TOML file must be UTF-8");
+  CHECK(parse_error("[cache]\nname = '''a\n\xFF'''\n") ==
+        "/etc/x.toml:3: not UTF-8 (byte 0xFF at column 1); a TOML file must be UTF-8");
+  CHECK(contains(parse_error("# caf\xC3\n"), ":1: not UTF-8 (byte 0xC3 at column 6)"));  // cut short
+  CHECK(contains(parse_error("# \xC0\xAF\n"), ":1: not UTF-8 (byte 0xC0"));              // overlong
+  CHECK(contains(parse_error("# \xED\xA0\x80\n"), ":1: not UTF-8 (byte 0xED"));          // surrogate
+  CHECK(contains(parse_error("# \xF4\x90\x80\x80\n"), ":1: not UTF-8 (byte 0xF4"));      // > U+10FFFF
+  CHECK(contains(parse_error("\n\n# \xE2\x82"), ":3: not UTF-8 (byte 0xE2 at column 3)"));  // at the end
+  // Valid multi-byte text still reads: the error is about the key, not the bytes.
+  CHECK(contains(parse_error("[cache]\nname = 'caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80'\nbogus = 1\n"),
+                 "unknown key 'cache.bogus'"));
+}
+
 TEST_CASE("absurdly deep nesting is refused, not a stack overflow") {
   std::string arrays = "a = " + std::string(200000, '[') + std::string(200000, ']') + "\n";
   CHECK(contains(parse_error(arrays), "/etc/x.toml:1: TOML nested more than 64 levels deep"));
