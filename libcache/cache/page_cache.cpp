@@ -447,6 +447,11 @@ void PageCache::count_remote(std::uint64_t bytes, int mount) {
   impl_->count(Counter::RemoteBytes, bytes, mount);
 }
 
+void PageCache::count_metadata(MetaRequest r) {
+  impl_->count(Counter::RemoteRequests, 1, -1);
+  impl_->count(r == MetaRequest::List ? Counter::ListRequests : Counter::HeadRequests, 1, -1);
+}
+
 void PageCache::count_upload(std::uint64_t bytes, std::uint64_t requests, bool failed, int mount) {
   impl_->count(Counter::UploadedBytes, bytes, mount);
   impl_->count(Counter::UploadRequests, requests, mount);
@@ -494,6 +499,8 @@ CacheStats PageCache::stats() {
     out.uploaded_bytes = c.get(Counter::UploadedBytes);
     out.upload_requests = c.get(Counter::UploadRequests);
     out.uploads_failed = c.get(Counter::UploadsFailed);
+    out.list_requests = c.get(Counter::ListRequests);
+    out.head_requests = c.get(Counter::HeadRequests);
     return out;
   };
   CacheStats s;

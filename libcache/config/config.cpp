@@ -561,10 +561,11 @@ class Loader {
 
   void read_store(const Section& s, StoreConfig* st) {
     check_keys(s, {"endpoint", "read_endpoint", "region", "addressing", "credentials", "prefetch_concurrency",
-                   "upload_concurrency", "connect_timeout", "stall_timeout", "retry_deadline"});
+                   "upload_concurrency", "list_concurrency", "connect_timeout", "stall_timeout", "retry_deadline"});
     read_connection(s, st);
     read_int(s, "prefetch_concurrency", &st->prefetch_concurrency, 1, kMaxConcurrency);
     read_int(s, "upload_concurrency", &st->upload_concurrency, 1, kMaxConcurrency);
+    read_int(s, "list_concurrency", &st->list_concurrency, 1, kMaxConcurrency);
     read_duration(s, "connect_timeout", &st->connect_timeout, Zero::Refuse);
     read_duration(s, "stall_timeout", &st->stall_timeout, Zero::Refuse);
     read_duration(s, "retry_deadline", &st->retry_deadline, Zero::Refuse);

@@ -14,6 +14,7 @@
 #include <random>
 
 #include "meta/node_ids.h"
+#include "meta/range_listing.h"
 #include "util/log.h"
 
 namespace objcache::meta {
@@ -137,21 +138,10 @@ void MetadataCache::memo_erase(const std::string& k) {
 Result<Listing> MetadataCache::fetch_listing(int m, const std::string& prefix) {
   auto st = stores_.of(m);
   if (!st) return st.error();
-  std::vector<ObjectInfo> objects;
-  std::vector<std::string> prefixes;
-  ListRequest req;
-  req.prefix = prefix;
-  req.delimiter = "/";
-  for (;;) {
-    auto page = (*st)->list(req);
-    cache_.count_remote(0, PageRef::kMetadata);
-    if (!page) return page.error();
-    for (auto& o : page->objects) objects.push_back(std::move(o));
-    for (auto& p : page->common_prefixes) prefixes.push_back(std::move(p));
-    if (!page->truncated || page->next_continuation_token.empty()) break;
-    req.continuation_token = page->next_continuation_token;
-  }
-  return make_listing(m, prefix, std::move(objects), prefixes);
+  auto listed = list_prefix(**st, prefix, mount(m).store.list_concurrency,
+                            [this] { cache_.count_metadata(PageCache::MetaRequest::List); });
+  if (!listed) return listed.error();
+  return make_listing(m, prefix, std::move(listed->objects), listed->common_prefixes);
 }
 
 std::shared_ptr<const Listing> MetadataCache::publish_listing(int m, const std::string& prefix, Listing l,
@@ -264,7 +254,7 @@ Result<StatRecord> MetadataCache::query(int m, const std::string& key) {
   StatRecord rec;
   rec.made_ms = now_ms();
   auto info = (*st)->head(key);
-  cache_.count_remote(0, PageRef::kMetadata);
+  cache_.count_metadata(PageCache::MetaRequest::Head);
   if (info) {
     rec.kind = RecordKind::File;
     rec.size = info->size;
@@ -280,7 +270,7 @@ Result<StatRecord> MetadataCache::query(int m, const std::string& key) {
   req.delimiter = "/";
   req.max_keys = 1;
   auto page = (*st)->list(req);
-  cache_.count_remote(0, PageRef::kMetadata);
+  cache_.count_metadata(PageCache::MetaRequest::List);
   if (!page) return page.error();
   bool any = !page->objects.empty() || !page->common_prefixes.empty();
   rec.kind = any ? RecordKind::Directory : RecordKind::Missing;

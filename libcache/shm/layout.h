@@ -17,7 +17,7 @@
 namespace objcache::shm {
 
 inline constexpr std::uint64_t kMagic = 0x3148534548434f4full;  // "OCHESH1" little-endian
-inline constexpr std::uint32_t kLayoutVersion = 4;
+inline constexpr std::uint32_t kLayoutVersion = 5;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::uint32_t kMaxStatSlots = 128;  // processes counted at once
 inline constexpr std::uint32_t kMaxMountStats = 16;  // mounts with their own counters
@@ -37,6 +37,8 @@ enum class Counter : std::uint32_t {
   UploadedBytes,   // bytes of objects written to the bucket (parts and PUTs)
   UploadRequests,  // requests of those uploads (create, parts, complete, abort)
   UploadsFailed,   // uploads that failed (their staged files were kept)
+  ListRequests,    // LIST requests (listings, directory checks, renames); in RemoteRequests too
+  HeadRequests,    // HEAD requests (stat records); in RemoteRequests too
   kCount,
 };
 inline constexpr std::uint32_t kNumCounters = static_cast<std::uint32_t>(Counter::kCount);
@@ -60,7 +62,7 @@ struct alignas(kCacheLine) StatSlot {
   // (relaxed: counters, no ordering with anything else).
   std::atomic<std::uint64_t> counters[1 + kMaxMountStats][kNumCounters];
 };
-static_assert(sizeof(StatSlot) == 1984);
+static_assert(sizeof(StatSlot) == 2240);
 
 inline constexpr std::uint32_t kNoRegion = 0xffffffffu;
 

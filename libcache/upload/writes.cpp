@@ -244,7 +244,7 @@ Result<void> Writes::rmdir(int m, const std::string& key) {
   req.prefix = name + '/';
   req.max_keys = 2;
   auto page = (*st)->list(req);
-  cache_.count_remote(0, PageRef::kMetadata);
+  cache_.count_metadata(PageCache::MetaRequest::List);
   if (!page) return page.error();
   for (const ObjectInfo& o : page->objects) {
     if (o.key != req.prefix) return make_error(Status::NotEmpty, "not empty: " + name);
@@ -302,7 +302,7 @@ Result<void> Writes::rename_dir(int m, ObjectStore& st, const std::string& from,
   req.prefix = strip_slash(from) + '/';
   for (;;) {
     auto page = st.list(req);
-    cache_.count_remote(0, PageRef::kMetadata);
+    cache_.count_metadata(PageCache::MetaRequest::List);
     if (!page) return page.error();
     for (auto& o : page->objects) objects.push_back(std::move(o));
     if (objects.size() > kRenameLimit) {

@@ -269,6 +269,10 @@ TEST_CASE("stats reports what the processes of the cache counted") {
   }
   REQUIRE((*pc)->read(PageRef{ObjectId::of("bucket", "a/0", "e"), 0, 1000, 0}, 0, out, fill).ok());
   REQUIRE((*pc)->read(PageRef{ObjectId::of("bucket", "a/1", "e"), 0, 1000, 1}, 0, out, fill).ok());
+  // Two LISTs and a HEAD of the metadata layer: in remote_requests, and on their own.
+  (*pc)->count_metadata(PageCache::MetaRequest::List);
+  (*pc)->count_metadata(PageCache::MetaRequest::List);
+  (*pc)->count_metadata(PageCache::MetaRequest::Head);
 
   auto js = objcache::test::run_command({cachectl(), "--config", cfg, "stats", "--json"}, env);
   CAPTURE(js.out);
@@ -283,7 +287,10 @@ TEST_CASE("stats reports what the processes of the cache counted") {
   }
   CHECK(j["ram_hits"] == 2);
   CHECK(j["misses"] == 3);
-  CHECK(j["remote_requests"] == 3);
+  CHECK(j["remote_requests"] == 6);
+  CHECK(j["list_requests"] == 2);
+  CHECK(j["head_requests"] == 1);
+  CHECK(!j["mounts"][0].contains("list_requests"));  // not any one mount's
   CHECK(j["served_bytes"] == 5000);
   CHECK(j["ram_used_bytes"].get<std::uint64_t>() >= 3000);
   REQUIRE(j["mounts"].size() == 2);
@@ -296,10 +303,13 @@ TEST_CASE("stats reports what the processes of the cache counted") {
   CHECK(prom.exit_code == 0);
   CHECK(prom.out.find("objcache_ram_hits_total{cache=\"statstest\"} 2") != std::string::npos);
   CHECK(prom.out.find("objcache_misses_total{cache=\"statstest\",mount=\"/mnt/a\"} 3") != std::string::npos);
+  CHECK(prom.out.find("objcache_list_requests_total{cache=\"statstest\"} 2") != std::string::npos);
+  CHECK(prom.out.find("objcache_list_requests_total{cache=\"statstest\",mount") == std::string::npos);
 
   auto text = objcache::test::run_command({cachectl(), "--config", cfg, "stats"}, env);
   CHECK(text.exit_code == 0);
   CHECK(text.out.find("hit ratio 40.0%") != std::string::npos);
+  CHECK(text.out.find("metadata   2 LIST and 1 HEAD requests") != std::string::npos);
   CHECK(text.out.find("/mnt/b <- s3://bucket/b/") != std::string::npos);
 }
 

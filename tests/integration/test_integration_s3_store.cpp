@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "meta/range_listing.h"
 #include "objcache/object_store.h"
 #include "support/s3_server.h"
 
@@ -367,4 +368,60 @@ TEST_CASE("AWS_ENDPOINT_URL is the endpoint when the config names none") {
   REQUIRE(s.ok());
   CHECK((*s)->list({}).ok());
   ::unsetenv("AWS_ENDPOINT_URL");
+}
+
+TEST_CASE("a flat prefix of 4,500 keys lists in parallel key ranges: the same entries as one sequential listing") {
+  S3Server srv;
+  auto store = store_for(srv);
+  constexpr int kKeys = 4500;
+  std::vector<std::thread> ts;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = t; i < kKeys; i += 8) {
+        char key[64];
+        // Some keys under sub-prefixes too: they come back as common prefixes.
+        if (i % 500 == 7) {
+          std::snprintf(key, sizeof key, "flat/sub%02d/x.txt", i / 500);
+        } else {
+          std::snprintf(key, sizeof key, "flat/n%07d_%d.JPEG", i * 37 % 100003, i);
+        }
+        if (!store->put(key, as_bytes(key)).ok()) failures++;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  REQUIRE(failures.load() == 0);
+  REQUIRE(store->put("flat", as_bytes("a key equal to the prefix without its slash")).ok());
+  REQUIRE(store->put("flatter/y", as_bytes("y")).ok());
+
+  std::set<std::string> sequential;
+  ListRequest req;
+  req.prefix = "flat/";
+  req.delimiter = "/";
+  for (;;) {
+    auto page = store->list(req);
+    REQUIRE(page.ok());
+    for (const auto& o : page->objects) sequential.insert(o.key);
+    for (const auto& p : page->common_prefixes) sequential.insert(p);
+    if (!page->truncated) break;
+    req.continuation_token = page->next_continuation_token;
+  }
+  REQUIRE(sequential.size() == kKeys);  // 4,491 files and 9 sub-prefixes
+
+  std::atomic<int> lists{0};
+  auto l = objcache::meta::list_prefix(*store, "flat/", 8, [&] { lists.fetch_add(1); });
+  REQUIRE_MESSAGE(l.ok(), l.error().describe());
+  std::vector<std::string> parallel;
+  for (const auto& o : l->objects) {
+    CHECK(o.size == o.key.size());
+    parallel.push_back(o.key);
+  }
+  for (const auto& p : l->common_prefixes) parallel.push_back(p);
+  std::sort(parallel.begin(), parallel.end());
+  CHECK(std::adjacent_find(parallel.begin(), parallel.end()) == parallel.end());  // none twice
+  CHECK(parallel == std::vector<std::string>(sequential.begin(), sequential.end()));
+  CHECK(lists.load() == static_cast<int>(l->requests));
+  CHECK(lists.load() >= 5);
+  MESSAGE(kKeys << " entries in " << lists.load() << " LISTs (5 pages sequentially)");
 }

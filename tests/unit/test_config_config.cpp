@@ -104,6 +104,7 @@ TEST_CASE("the DESIGN.md example parses to its values") {
   CHECK(c.store.credentials == "env");
   CHECK(c.store.prefetch_concurrency == 32);
   CHECK(c.store.upload_concurrency == 16);
+  CHECK(c.store.list_concurrency == 16);
   REQUIRE(c.mounts.size() == 1);
   const MountConfig& m = c.mounts[0];
   CHECK(m.path == "/mnt/data/imagenet");
@@ -186,6 +187,7 @@ addressing = "virtual"
 credentials = "file:~/.oss/credentials.json"
 prefetch_concurrency = 1024
 upload_concurrency = 1
+list_concurrency = 3
 connect_timeout = "250ms"
 stall_timeout = 20
 retry_deadline = "2m"
@@ -214,6 +216,7 @@ file = "~/objcache.log"
   CHECK(c.store.credentials == "file:/home/tester/.oss/credentials.json");
   CHECK(c.store.prefetch_concurrency == 1024);
   CHECK(c.store.upload_concurrency == 1);
+  CHECK(c.store.list_concurrency == 3);
   CHECK(c.store.connect_timeout == 250ms);
   CHECK(c.store.stall_timeout == 20s);
   CHECK(c.store.retry_deadline == 2min);
@@ -344,6 +347,7 @@ TEST_CASE("each validation rule names file, line and key") {
       {"[store]\ncredentials = \"file:keys.json\"\n", 2, "store.credentials", "PATH absolute"},
       {"[store]\nprefetch_concurrency = 0\n", 2, "store.prefetch_concurrency", "from 1 to 1024, got 0"},
       {"[store]\nupload_concurrency = 1025\n", 2, "store.upload_concurrency", "from 1 to 1024, got 1025"},
+      {"[store]\nlist_concurrency = 0\n", 2, "store.list_concurrency", "from 1 to 1024, got 0"},
       {"[store]\nupload_concurrency = \"16\"\n", 2, "store.upload_concurrency", "got \"16\""},
       {"[store]\nconnect_timeout = 0\n", 2, "store.connect_timeout", "above 0"},
       {"[store]\nstall_timeout = \"0ms\"\n", 2, "store.stall_timeout", "above 0"},
@@ -520,7 +524,7 @@ TEST_CASE("unknown keys and tables are errors that list what is known") {
   std::string store = parse_error("[store]\nregion = \"x\"\nregin = \"us-east-1\"\n");
   CHECK(store ==
         "/etc/x.toml:3: unknown key 'store.regin' (known keys: endpoint, read_endpoint, region, addressing, "
-        "credentials, prefetch_concurrency, upload_concurrency, connect_timeout, stall_timeout, "
+        "credentials, prefetch_concurrency, upload_concurrency, list_concurrency, connect_timeout, stall_timeout, "
         "retry_deadline)");
 
   std::string cache = parse_error("[cache]\nmemroy = \"1GiB\"\n");

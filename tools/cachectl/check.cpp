@@ -171,8 +171,8 @@ int run_check(const GlobalOptions& g) {
   check_shm_room(cfg->cache);
   std::printf("[store]\n");
   print_store("  ", cfg->store);
-  std::printf("  prefetch_concurrency = %d\n  upload_concurrency = %d\n",
-              cfg->store.prefetch_concurrency, cfg->store.upload_concurrency);
+  std::printf("  prefetch_concurrency = %d\n  upload_concurrency = %d\n  list_concurrency = %d\n",
+              cfg->store.prefetch_concurrency, cfg->store.upload_concurrency, cfg->store.list_concurrency);
   if (cfg->mounts.empty()) {
     std::printf("no [[mount]] configured: every path passes through\n");
     return dirs_failed > 0 ? 1 : 0;

@@ -47,6 +47,7 @@ std::string check_seconds(const std::string& s) {
 struct Field {
   const char* name;
   std::uint64_t CacheCounters::*member;
+  bool totals_only = false;  // metadata requests are not any one mount's
 };
 constexpr Field kFields[] = {
     {"ram_hits", &CacheCounters::ram_hits},
@@ -61,6 +62,8 @@ constexpr Field kFields[] = {
     {"uploaded_bytes", &CacheCounters::uploaded_bytes},
     {"upload_requests", &CacheCounters::upload_requests},
     {"uploads_failed", &CacheCounters::uploads_failed},
+    {"list_requests", &CacheCounters::list_requests, true},
+    {"head_requests", &CacheCounters::head_requests, true},
 };
 
 double hit_ratio(const CacheCounters& c) {
@@ -68,15 +71,17 @@ double hit_ratio(const CacheCounters& c) {
   return all == 0 ? 0.0 : static_cast<double>(c.ram_hits + c.spill_hits) / static_cast<double>(all);
 }
 
-nlohmann::json counters_json(const CacheCounters& c) {
+nlohmann::json counters_json(const CacheCounters& c, bool of_mount) {
   nlohmann::json j;
-  for (const Field& f : kFields) j[f.name] = c.*f.member;
+  for (const Field& f : kFields) {
+    if (!(of_mount && f.totals_only)) j[f.name] = c.*f.member;
+  }
   j["hit_ratio"] = hit_ratio(c);
   return j;
 }
 
 std::string to_json(const Config& cfg, const CacheStats& s, const StagedTotal& staged) {
-  nlohmann::json j = counters_json(s.total);
+  nlohmann::json j = counters_json(s.total, false);
   j["ram_used_bytes"] = s.ram_used_bytes;
   j["ram_capacity_bytes"] = s.ram_capacity_bytes;
   j["spill_used_bytes"] = s.spill_used_bytes;
@@ -92,7 +97,7 @@ std::string to_json(const Config& cfg, const CacheStats& s, const StagedTotal& s
   j["segment"] = s.segment_path;
   j["mounts"] = nlohmann::json::array();
   for (std::size_t m = 0; m < cfg.mounts.size(); ++m) {
-    nlohmann::json mj = m < s.mounts.size() ? counters_json(s.mounts[m]) : counters_json({});
+    nlohmann::json mj = m < s.mounts.size() ? counters_json(s.mounts[m], true) : counters_json({}, true);
     mj["path"] = cfg.mounts[m].path;
     mj["source"] = cfg.mounts[m].source_text;
     j["mounts"].push_back(mj);
@@ -110,7 +115,7 @@ std::string to_prometheus(const Config& cfg, const CacheStats& s, const StagedTo
     std::snprintf(line, sizeof line, "objcache_%s%s{cache=\"%s\"} %llu\n", f.name, bytes ? "" : "_total",
                   cfg.cache.name.c_str(), static_cast<unsigned long long>(s.total.*f.member));
     out += line;
-    for (std::size_t m = 0; m < cfg.mounts.size() && m < s.mounts.size(); ++m) {
+    for (std::size_t m = 0; !f.totals_only && m < cfg.mounts.size() && m < s.mounts.size(); ++m) {
       std::snprintf(line, sizeof line, "objcache_%s%s{cache=\"%s\",mount=\"%s\"} %llu\n", f.name,
                     bytes ? "" : "_total", cfg.cache.name.c_str(), cfg.mounts[m].path.c_str(),
                     static_cast<unsigned long long>(s.mounts[m].*f.member));
@@ -183,6 +188,10 @@ std::string to_text(const Config& cfg, const CacheStats& s, const StagedTotal& s
   bool any_writable = false;
   for (const MountConfig& m : cfg.mounts) any_writable = any_writable || m.writable;
   block("all mounts", s.total, any_writable);
+  std::snprintf(line, sizeof line, "  metadata   %llu LIST and %llu HEAD requests (in the requests above)\n",
+                static_cast<unsigned long long>(s.total.list_requests),
+                static_cast<unsigned long long>(s.total.head_requests));
+  out += line;
   for (std::size_t m = 0; m < cfg.mounts.size() && m < s.mounts.size(); ++m) {
     std::string title = cfg.mounts[m].path + " <- " + cfg.mounts[m].source_text;
     block(title.c_str(), s.mounts[m], cfg.mounts[m].writable);

@@ -21,7 +21,7 @@ namespace objcache {
 inline constexpr std::uint64_t kMinCacheMemory = 16ull << 20;  // bytes; 16 MiB
 inline constexpr std::uint64_t kMinPageSize = 64ull << 10;     // bytes; 64 KiB
 inline constexpr std::uint64_t kMaxPageSize = 64ull << 20;     // bytes; 64 MiB
-inline constexpr int kMaxConcurrency = 1024;                   // prefetch/upload_concurrency
+inline constexpr int kMaxConcurrency = 1024;                   // prefetch/upload/list_concurrency
 
 enum class Eviction { Clock, None };
 enum class Addressing { Path, Virtual };
@@ -49,6 +49,7 @@ struct StoreConfig {
   std::string credentials = "env";  // "env" | "anonymous" | "profile:NAME" | "file:PATH"
   int prefetch_concurrency = 32;    // GETs in flight per node for prefetch
   int upload_concurrency = 16;      // multipart parts in flight per upload
+  int list_concurrency = 16;        // LISTs in flight for one large directory's listing
   std::chrono::milliseconds connect_timeout{5000};  // TCP+TLS connect; default 5s
   std::chrono::milliseconds stall_timeout{10000};   // no byte moved for this long: retry; default 10s
   std::chrono::milliseconds retry_deadline{30000};  // give up retrying after this; default 30s

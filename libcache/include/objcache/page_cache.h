@@ -87,6 +87,8 @@ struct CacheCounters {
   std::uint64_t uploaded_bytes = 0;   // written to the bucket (writable mounts, Writer)
   std::uint64_t upload_requests = 0;
   std::uint64_t uploads_failed = 0;   // their bytes stay staged (cachectl uploads)
+  std::uint64_t list_requests = 0;    // LIST requests, also in remote_requests (totals only)
+  std::uint64_t head_requests = 0;    // HEAD requests, also in remote_requests (totals only)
 };
 
 struct CacheStats {
@@ -150,6 +152,9 @@ class OBJCACHE_API PageCache {
 
   // Counts a fetch made outside read()'s filler (prefetch, uncached reads).
   void count_remote(std::uint64_t bytes, int mount);
+  // Counts a metadata request (in the totals only): a LIST or a HEAD.
+  enum class MetaRequest { List, Head };
+  void count_metadata(MetaRequest r);
   // Counts an upload: its bytes and requests, and whether it failed.
   void count_upload(std::uint64_t bytes, std::uint64_t requests, bool failed, int mount);
   // Puts a page into the cache that this process has the bytes of (an
