@@ -596,7 +596,7 @@ class Loader {
   }
 
   void read_mount(const Section& s, MountConfig* m) {
-    check_keys(s, {"path", "source", "writable", "metadata_ttl", "prefetch", "endpoint", "read_endpoint",
+    check_keys(s, {"path", "source", "writable", "metadata_ttl", "prefetch", "manifest", "endpoint", "read_endpoint",
                    "region", "addressing", "credentials"});
     for (std::string_view required : {"path", "source"}) {
       if (s.find(required) == nullptr) {
@@ -616,6 +616,14 @@ class Loader {
     read_enum<Prefetch>(
         s, "prefetch", &m->prefetch,
         {{"none", Prefetch::None}, {"file", Prefetch::File}, {"directory", Prefetch::Directory}});
+    read_string(
+        s, "manifest", &m->manifest,
+        [](const std::string& t) { return config::check_local_path(t, config::Tilde::Expand); },
+        R"(expected "" or an absolute path of a manifest file)");
+    if (const toml::value* v = s.find("manifest"); v != nullptr && !failed() && !m->manifest.empty() && m->writable) {
+      return fail_key(*v, s, "manifest",
+                      "a mount with a manifest is read-only (its objects are fixed), and this one is writable");
+    }
     read_connection(s, &m->store);
   }
 

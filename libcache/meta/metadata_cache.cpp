@@ -135,7 +135,33 @@ void MetadataCache::memo_erase(const std::string& k) {
   s.map.erase(it);
 }
 
+Result<std::shared_ptr<const Manifest>> MetadataCache::manifest(int m) {
+  std::lock_guard<std::mutex> g(manifest_mu_);
+  auto it = manifests_.find(m);
+  if (it != manifests_.end()) return it->second;
+  Result<std::shared_ptr<const Manifest>> r = make_error(Status::IoError, "");
+  if (auto loaded = Manifest::load(mount(m).manifest, mount(m).source.prefix)) {
+    r = std::make_shared<const Manifest>(std::move(*loaded));
+  } else {
+    OC_ERROR("mount %s: %s; its files cannot be listed or opened", mount(m).path.c_str(),
+             loaded.error().message.c_str());
+    r = loaded.error();
+  }
+  manifests_.emplace(m, r);
+  return r;
+}
+
 Result<Listing> MetadataCache::fetch_listing(int m, const std::string& prefix) {
+  if (!mount(m).manifest.empty()) {
+    auto man = manifest(m);
+    if (!man) return man.error();
+    std::vector<ObjectInfo> objects;
+    std::vector<std::string> prefixes;
+    const std::string& root = mount(m).source.prefix;
+    if (!prefix.starts_with(root)) return make_error(Status::NotFound, "outside the mount: " + prefix);
+    (*man)->list(std::string_view(prefix).substr(root.size()), &objects, &prefixes);
+    return make_listing(m, prefix, std::move(objects), prefixes);
+  }
   auto st = stores_.of(m);
   if (!st) return st.error();
   auto listed = list_prefix(**st, prefix, mount(m).store.list_concurrency,
@@ -316,8 +342,11 @@ Result<Node> MetadataCache::stat(int m, const std::string& key) {
   const std::string name = key.substr(parent.size());
 
   // A listing of the parent already in the cache answers, positive or
-  // negative, with no request.
-  auto l = listing(m, parent, Fill::No);
+  // negative, with no request. With a manifest, the listing always
+  // answers (it costs no request) and nothing is ever asked of the store.
+  const bool fixed = !mount(m).manifest.empty();
+  auto l = listing(m, parent, fixed ? Fill::Yes : Fill::No);
+  if (fixed && !l) return l.error();
   if (l) {
     const Listing& entries = **l;
     auto it = std::lower_bound(entries.begin(), entries.end(), name,
@@ -339,6 +368,7 @@ Result<Node> MetadataCache::stat(int m, const std::string& key) {
       return n;
     }
   }
+  if (fixed) return make_error(Status::IoError, "manifest entry without an ETag: " + key);
   auto rec = head_record(m, key);
   if (!rec) return rec.error();
   switch (rec->kind) {

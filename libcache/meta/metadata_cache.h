@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "meta/manifest.h"
 #include "meta/meta_codec.h"
 #include "objcache/config.h"
 #include "objcache/metadata.h"
@@ -72,10 +73,12 @@ class MetadataCache {
   std::int64_t now_ms() const { return clock_(); }
 
   void lock_for_fork() {
+    manifest_mu_.lock();
     for (auto& s : memo_) s.mu.lock();
   }
   void unlock_after_fork() {
     for (auto& s : memo_) s.mu.unlock();
+    manifest_mu_.unlock();
   }
 
  private:
@@ -86,6 +89,9 @@ class MetadataCache {
 
   const MountConfig& mount(int m) const { return cfg_.mounts[static_cast<std::size_t>(m)]; }
   Result<Listing> fetch_listing(int m, const std::string& prefix);
+  // m's manifest, read on first use by this process (only a process that
+  // fills a listing needs it); its error, with file and line, if bad.
+  Result<std::shared_ptr<const Manifest>> manifest(int m);
   // Writes a fresh listing's blob pages and its record into dst.
   std::shared_ptr<const Listing> publish_listing(int m, const std::string& prefix, Listing l,
                                                  std::span<std::byte> dst);
@@ -120,6 +126,9 @@ class MetadataCache {
   static constexpr std::size_t kMemoMaxEntries = 200000;  // over all shards
   MemoShard& shard(const std::string& k) { return memo_[std::hash<std::string>{}(k) % kMemoShards]; }
   std::array<MemoShard, kMemoShards> memo_;
+
+  std::mutex manifest_mu_;
+  std::unordered_map<int, Result<std::shared_ptr<const Manifest>>> manifests_;
 };
 
 }  // namespace objcache::meta

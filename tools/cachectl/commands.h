@@ -46,6 +46,7 @@ Command add_pin(CLI::App& app);
 Command add_unpin(CLI::App& app);
 Command add_verify(CLI::App& app);
 Command add_uploads(CLI::App& app);
+Command add_manifest(CLI::App& app);
 
 // Loads the configuration named by g (or found the usual way); the error
 // says which file and why.

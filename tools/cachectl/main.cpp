@@ -31,6 +31,7 @@ constexpr AddCommand kCommands[] = {
     objcache::cachectl::add_check, objcache::cachectl::add_stats, objcache::cachectl::add_load,
     objcache::cachectl::add_ls,    objcache::cachectl::add_evict, objcache::cachectl::add_pin,
     objcache::cachectl::add_unpin, objcache::cachectl::add_verify, objcache::cachectl::add_uploads,
+    objcache::cachectl::add_manifest,
 };
 
 // The command whose arguments held the error: the first, from the top,

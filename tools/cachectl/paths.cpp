@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -50,6 +51,14 @@ constexpr const char* kUnpinDetails =
 
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+constexpr const char* kManifestSummary = "write a manifest of the files under PATH...";
+constexpr const char* kManifestDetails =
+    "Writes one JSON line per file under each PATH (recursively), with its\n"
+    "key, size, ETag and mtime: a manifest. A mount that names it\n"
+    "(manifest = \"FILE\") lists nothing and stats nothing. Listed through\n"
+    "the cache like any program's listing. To stdout, or to --out FILE\n"
+    "(written whole, then renamed into place).\n";
 
 struct PathArgs {
   Output output = Output::Text;
@@ -386,6 +395,66 @@ std::uint64_t evict(Vfs& v, const Node& f) {
 }
 
 // A command over PATH...; with --json when json_help is given.
+int run_manifest(const GlobalOptions& g, const PathArgs& a, const std::string& out_path) {
+  auto s = Session::open(g);
+  if (!s) {
+    std::fprintf(stderr, "cachectl manifest: %s\n", s.error().message.c_str());
+    return 2;
+  }
+  std::string tmp = out_path.empty() ? std::string() : out_path + ".tmp." + std::to_string(::getpid());
+  FILE* out = out_path.empty() ? stdout : std::fopen(tmp.c_str(), "w");
+  if (out == nullptr) {
+    std::fprintf(stderr, "cachectl manifest: cannot write %s: %s\n", tmp.c_str(), std::strerror(errno));
+    return 1;
+  }
+  int rc = 0;
+  std::uint64_t files = 0;
+  for (const std::string& p : a.paths) {
+    auto n = s->node(p);
+    if (!n) {
+      std::fprintf(stderr, "cachectl manifest: %s\n", n.error().message.c_str());
+      rc = 1;
+      continue;
+    }
+    auto w = s->walk(*n, [&](const std::string&, const Node& f) {
+      nlohmann::json j;
+      j["key"] = f.key;
+      j["size"] = f.size;
+      j["etag"] = f.etag;
+      j["mtime"] = f.mtime;
+      std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      std::fwrite(line.data(), 1, line.size(), out);
+      ++files;
+    });
+    if (!w) {
+      std::fprintf(stderr, "cachectl manifest: '%s': %s\n", p.c_str(), w.error().message.c_str());
+      rc = 1;
+    }
+  }
+  if (g_interrupted.load()) rc = 130;
+  if (out != stdout) {
+    const bool written = std::fflush(out) == 0 && ::fsync(fileno(out)) == 0;
+    const int err = errno;
+    std::fclose(out);
+    if (!written || rc != 0) {
+      if (!written) std::fprintf(stderr, "cachectl manifest: cannot write %s: %s\n", tmp.c_str(), std::strerror(err));
+      ::unlink(tmp.c_str());
+      return rc != 0 ? rc : 1;
+    }
+    if (::rename(tmp.c_str(), out_path.c_str()) != 0) {
+      std::fprintf(stderr, "cachectl manifest: cannot rename %s to %s: %s\n", tmp.c_str(), out_path.c_str(),
+                   std::strerror(errno));
+      ::unlink(tmp.c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "cachectl manifest: %llu files in %s\n", static_cast<unsigned long long>(files),
+                 out_path.c_str());
+  } else if (std::fflush(stdout) != 0) {
+    return 1;
+  }
+  return rc;
+}
+
 std::pair<CLI::App*, std::shared_ptr<PathArgs>> add_path_command(CLI::App& app, const char* name,
                                                                  const char* summary, const char* details,
                                                                  const char* json_help) {
@@ -406,6 +475,13 @@ Command add_load(CLI::App& app) {
 Command add_ls(CLI::App& app) {
   auto [cmd, a] = add_path_command(app, "ls", kLsSummary, kLsDetails, "one JSON object per PATH");
   return Command{cmd, [a](const GlobalOptions& g) { return run_ls(g, *a); }};
+}
+
+Command add_manifest(CLI::App& app) {
+  auto [cmd, a] = add_path_command(app, "manifest", kManifestSummary, kManifestDetails, nullptr);
+  auto out = std::make_shared<std::string>();
+  cmd->add_option("--out", *out, "the manifest file to write (default: stdout)");
+  return Command{cmd, [a, out](const GlobalOptions& g) { return run_manifest(g, *a, *out); }};
 }
 
 Command add_evict(CLI::App& app) {

@@ -68,6 +68,10 @@ struct MountConfig {
   bool writable = false;
   std::chrono::milliseconds metadata_ttl{300000};  // 0 = never revalidate; default 5m
   Prefetch prefetch = Prefetch::Directory;
+  // "" = list the bucket; else a local file naming every object of the
+  // mount (meta/manifest.h): listings and stat come from it, never LIST
+  // or HEAD. Read-only mounts only.
+  std::string manifest;
   StoreConfig store;  // [store] with this mount's overrides applied
 };
 
