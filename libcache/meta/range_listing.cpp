@@ -2,6 +2,7 @@
 #include "meta/range_listing.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -16,6 +17,11 @@ namespace {
 // Split points made at once from one page; a range past the last of them
 // is split again when its own pages come back truncated.
 constexpr std::size_t kMaxPointsPerSplit = 64;
+
+// Listing threads running in this process, over every listing at once:
+// list-ahead lists many directories in parallel, and each of them must
+// not bring its own list_concurrency of threads.
+std::atomic<int> g_helpers{0};
 
 // A range of keys (lo, hi]: lo "" = from the first key, hi "" = to the last.
 struct Range {
@@ -147,9 +153,17 @@ class Listing {
   void start_workers() {
     while (static_cast<int>(threads_.size()) + 1 < concurrency_ &&
            queue_.size() > static_cast<std::size_t>(idle_ + starting_)) {
+      if (g_helpers.fetch_add(1) + 1 >= concurrency_) {
+        g_helpers.fetch_sub(1);
+        return;  // the process lists enough already: the workers there are do it
+      }
       try {
-        threads_.emplace_back([this] { work(true); });
+        threads_.emplace_back([this] {
+          work(true);
+          g_helpers.fetch_sub(1);
+        });
       } catch (const std::system_error&) {
+        g_helpers.fetch_sub(1);
         return;  // no more threads: the ones there are do the work
       }
       ++starting_;

@@ -49,7 +49,7 @@ struct StoreConfig {
   std::string credentials = "env";  // "env" | "anonymous" | "profile:NAME" | "file:PATH"
   int prefetch_concurrency = 32;    // GETs in flight per node for prefetch
   int upload_concurrency = 16;      // multipart parts in flight per upload
-  int list_concurrency = 16;        // LISTs in flight for one large directory's listing
+  int list_concurrency = 16;        // LISTs in flight per process listing large directories
   std::chrono::milliseconds connect_timeout{5000};  // TCP+TLS connect; default 5s
   std::chrono::milliseconds stall_timeout{10000};   // no byte moved for this long: retry; default 10s
   std::chrono::milliseconds retry_deadline{30000};  // give up retrying after this; default 30s
