@@ -25,6 +25,9 @@ READERS = [1, 2, 4, 8]
 FILES, SIZE = 2000, 100 * 1024
 LATENCY_MS = 20
 JPEGS, LOOP_WORKERS = 640, 2
+# The shim benchmark's files (of SIZE): enough that the C reader's epoch
+# from local disk lasts about half a second, for a firm verdict (issue 17).
+SHIM_FILES = 6000
 # The checkpoint benchmark (issue 13): a 2 GiB state dict, objcache's
 # default upload_concurrency (libcache's StoreConfig) for it and for boto3.
 CHECKPOINT_BYTES = 2 << 30
@@ -76,9 +79,12 @@ TARGETS = [
            ">=", 0.8, "page_cache", {"objects": FILES}),
     # issue 4: the shim (bench_shim.py)
     Target("shim.warm_python", 4, "shim", "warm epoch through the shim / local disk, Python open().read()",
-           ">=", 0.9, "shim", {"files": FILES, "size": SIZE}),
+           ">=", 0.9, "shim", {"files": SHIM_FILES, "size": SIZE}),
     Target("shim.warm_c", 4, "shim", "warm epoch through the shim / local disk, C reader (shim_reader)",
-           ">=", 0.9, "shim", {"files": FILES, "size": SIZE}),
+           ">=", 0.9, "shim", {"files": SHIM_FILES, "size": SIZE}),
+    # issue 17: the same fresh C reader, held to a stricter bar
+    Target("shim.fresh_c", 17, "shim", "a fresh process's warm epoch through the shim / local disk, C reader",
+           ">=", 0.95, "shim", {"files": SHIM_FILES, "size": SIZE}),
     Target("shim.passthrough", 4, "shim", "pass-through overhead (bench_passthrough, paths outside any mount)",
            "<=", 3, "shim", unit=" %"),
     # issue 5: the fetcher through the 20 ms remote
