@@ -77,6 +77,9 @@ TARGETS = [
            ">=", 1.7, "page_cache", {"objects": FILES}, unit="x"),
     Target("page_cache.spill", 2, "page cache", "spill tier reads / pread of a local file (page cache warm)",
            ">=", 0.8, "page_cache", {"objects": FILES}),
+    Target("page_cache.spill_marked", 17, "page cache",
+           "spill tier reads of blocks found good before / pread of a local file (page cache warm)",
+           ">=", 0.9, "page_cache", {"objects": FILES}),
     # issue 4: the shim (bench_shim.py)
     Target("shim.warm_python", 4, "shim", "warm epoch through the shim / local disk, Python open().read()",
            ">=", 0.9, "shim", {"files": SHIM_FILES, "size": SIZE}),
