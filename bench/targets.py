@@ -116,6 +116,22 @@ TARGETS = [
            "<=", 1.1, "dataloader",
            {"jpegs": JPEGS, "num_workers": LOOP_WORKERS, "latency_ms": LATENCY_MS,
             "prefetch_concurrency": DEFAULT_CONCURRENCY}, unit="x"),
+    # issue 17: the cold epoch at the library's defaults (adaptive limit, ceiling 256)
+    Target("fetch.adaptive_link", 17, "fetcher",
+           "cold epoch at the defaults, 2 readers: the link limit at the concurrency the limit chose / measured",
+           ">=", 0.9, "cold_epoch", {"files": FILES, "size": SIZE, "latency_ms": LATENCY_MS,
+                                     "prefetch_concurrency": "default", "readers": 2}),
+    # issue 17: the same loop at the library's defaults (adaptive limit, ceiling 256)
+    Target("fetch.loop_cold_defaults", 17, "fetcher",
+           "ImageFolder + DataLoader at the defaults, objcache cold epoch / local disk epoch 1",
+           "<=", 1.1, "dataloader",
+           {"jpegs": JPEGS, "num_workers": LOOP_WORKERS, "latency_ms": LATENCY_MS,
+            "prefetch_concurrency": "default"}, unit="x"),
+    Target("fetch.loop_warm_defaults", 17, "fetcher",
+           "ImageFolder + DataLoader at the defaults, objcache warm epoch / local disk epoch 2",
+           "<=", 1.05, "dataloader",
+           {"jpegs": JPEGS, "num_workers": LOOP_WORKERS, "latency_ms": LATENCY_MS,
+            "prefetch_concurrency": "default"}, unit="x"),
     # issue 13: checkpoints to a writable mount (bench_checkpoint.py)
     Target("write.checkpoint_overlap", 13, "writes",
            "torch.save to the writable mount until close returns (T) / max(torch.save to local disk S, boto3 "
