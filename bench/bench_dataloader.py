@@ -287,7 +287,7 @@ def render(args, command, started, elapsed, res, remote, stderr_seen, nginx_erro
     out.append(f"| (i) local disk, epoch 2 | {L['local2']:.2f} | {runs(res['local2'])} | 1.00 | | | | |")
     out.append(f"| (ii) boto3 `get_object` per sample | {L['boto3']:.2f} | {runs(res['boto3'])} | {med(boto_r):.2f} "
                f"| {runs(boto_r)} | {L['boto3'] / L['local1']:.2f} | | |")
-    numerals = iter(("iii", "iv", "v", "vi", "vii", "viii"))
+    numerals = iter(("iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"))
     ratio = {}
     for n in LOOP_CONCURRENCY:
         cold, warm = res["cold"][n], res["warm"][n]
