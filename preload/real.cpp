@@ -77,8 +77,13 @@ constinit std::atomic<int> g_init_state{kNotStarted};
 // allocates). Read with getenv, which sees nothing from a .preinit_array
 // hook (ASan's), before libc has set environ up: a symbol first resolved
 // there cannot be hidden.
+// init() reads the variable once for the whole table (a getenv per symbol
+// is a scan of the environment per symbol, at every process start).
+constinit const char* g_hidden = nullptr;
+constinit bool g_hidden_read = false;
+
 bool hidden_for_test(const char* name) noexcept {
-  const char* list = getenv("OBJCACHE_PRELOAD_TEST_UNRESOLVED");
+  const char* list = g_hidden_read ? g_hidden : getenv("OBJCACHE_PRELOAD_TEST_UNRESOLVED");
   if (list == nullptr) return false;
   const size_t n = strlen(name);
   for (const char* p = list;;) {
@@ -285,9 +290,12 @@ void init() noexcept {
   if (!g_init_state.compare_exchange_strong(expected, kRunning, std::memory_order_relaxed)) return;
   ErrnoScope keep_errno;
   ReentryGuard guard;
+  g_hidden = getenv("OBJCACHE_PRELOAD_TEST_UNRESOLVED");
+  g_hidden_read = true;
   for (unsigned i = 0; i < kSymCount; ++i) {
     if (g_slots[i].load(std::memory_order_relaxed) == nullptr) resolve_one(static_cast<Sym>(i));
   }
+  g_hidden_read = false;
   g_init_state.store(kDone, std::memory_order_relaxed);
 }
 
