@@ -250,6 +250,15 @@ class Scanner {
     return (u >= 0x20 && u < 0x7f) || c == '\t';
   }
 
+  // A value other than a string that TOML takes as one: true, false, or a
+  // number or date (a digit first, after an optional sign). The full parser
+  // checks the rest of its spelling when the engine loads.
+  static bool plain_value(const char* v, std::size_t n) noexcept {
+    if ((n == 4 && std::memcmp(v, "true", 4) == 0) || (n == 5 && std::memcmp(v, "false", 5) == 0)) return true;
+    std::size_t i = n > 0 && (v[0] == '+' || v[0] == '-') ? 1 : 0;
+    return i < n && v[i] >= '0' && v[i] <= '9';
+  }
+
   static const char* skip_space(const char* p, const char* e) noexcept {
     while (p < e && space(*p)) ++p;
     return p;
@@ -339,7 +348,7 @@ class Scanner {
       value = p;
       while (p < e && (bare(*p) || *p == '.' || *p == ':' || *p == '+')) ++p;
       value_len = static_cast<std::size_t>(p - value);
-      if (value_len == 0) return false;  // arrays, inline tables, anything else
+      if (!plain_value(value, value_len)) return false;  // arrays, inline tables, bare words...
     }
     if (!rest_is_empty(p, e)) return false;
     if (table_ == Table::kMount && key_len == 4 && std::memcmp(key, "path", 4) == 0) {
