@@ -86,9 +86,9 @@ void fork_unlock() { ::pthread_mutex_unlock(&g_overflow_mu); }
 }  // namespace
 
 bool path_is_ours_slow(const char* path) noexcept {
+  if (const engine::EngineOps* ops = engine::ready(); ops != nullptr) return ops->path_is_ours(path);
   ReentryGuard guard;
   ErrnoScope keep_errno;
-  if (const engine::EngineOps* ops = engine::ready(); ops != nullptr) return ops->path_is_ours(path);
   // Before the engine: the prefixes say no for every path that is not in
   // a mount (exactly, see prefixes.h); anything else loads the engine.
   if (prefixes::match(path) == prefixes::Match::kNone) return false;

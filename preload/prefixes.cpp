@@ -41,6 +41,12 @@ struct Mount {
 Mount* g_mounts = nullptr;
 std::size_t g_count = 0;
 unsigned g_max_depth = 0;  // components of the deepest mount path
+// The distinct first components of the mount paths ("mnt" for /mnt/data),
+// when there are few: most paths a program names (/usr/..., /proc/...)
+// are told apart by their first component alone. 0: not kept (too many).
+constexpr std::size_t kMaxFirsts = 32;
+Mount g_firsts[kMaxFirsts];
+std::size_t g_first_count = 0;
 
 bool less(const Mount& a, const Mount& b) noexcept {
   const int c = std::memcmp(a.path, b.path, std::min(a.len, b.len));
@@ -92,9 +98,41 @@ int compare_prefix(const Mount& m, const char* path, unsigned k) noexcept {
   return mi == m.len ? 0 : 1;
 }
 
+// Keeps the first components of the (sorted) mounts, if few.
+void note_firsts() noexcept {
+  g_first_count = 0;
+  for (std::size_t i = 0; i < g_count; ++i) {
+    const char* c = g_mounts[i].path + 1;
+    const char* slash = static_cast<const char*>(std::memchr(c, '/', g_mounts[i].len - 1));
+    const std::size_t n = slash != nullptr ? static_cast<std::size_t>(slash - c) : g_mounts[i].len - 1;
+    const Mount& last = g_firsts[g_first_count > 0 ? g_first_count - 1 : 0];
+    if (g_first_count > 0 && last.len == n && std::memcmp(last.path, c, n) == 0) continue;  // sorted: repeats are adjacent
+    if (g_first_count == kMaxFirsts) {
+      g_first_count = 0;
+      return;
+    }
+    g_firsts[g_first_count++] = Mount{c, n};
+  }
+}
+
+// False when the first component of an absolute path without ".." is no
+// mount's: it is then in none (exact).
+bool first_may_match(const char* path) noexcept {
+  if (g_first_count == 0) return true;
+  const char* p = path;
+  const char* c = nullptr;
+  std::size_t n = 0;
+  if (!next_component(p, c, n)) return false;  // "/" itself: never in a mount ("/" is refused)
+  for (std::size_t i = 0; i < g_first_count; ++i) {
+    if (g_firsts[i].len == n && std::memcmp(g_firsts[i].path, c, n) == 0) return true;
+  }
+  return false;
+}
+
 // Whether an absolute path without ".." lies in a mount: some mount path is
 // its first k components, for a k up to the deepest mount.
 bool under_a_mount(const char* path) noexcept {
+  if (!first_may_match(path)) return false;
   unsigned depth = 0;
   for (const char *p = path, *c = nullptr; depth < g_max_depth;) {
     std::size_t n = 0;
@@ -456,6 +494,7 @@ Scan scan_text(const char* text, std::size_t size, char* strings) noexcept {
     g_count = 0;
     return Scan::kUnsure;
   }
+  note_firsts();
   return g_count == 0 ? Scan::kNoMounts : Scan::kMounts;
 }
 
