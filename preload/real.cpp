@@ -31,6 +31,7 @@
 
 #include "errno_scope.h"
 #include "guard.h"
+#include "next_scope.h"
 #include "varargs.h"
 
 namespace objcache::preload::real {
@@ -292,8 +293,20 @@ void init() noexcept {
   ReentryGuard guard;
   g_hidden = getenv("OBJCACHE_PRELOAD_TEST_UNRESOLVED");
   g_hidden_read = true;
+  // The fast path (next_scope.h): the tables of the objects after us, read
+  // directly; dlsym for whatever it is not sure of.
+  static constinit NextScope scope;
+  const bool fast = scope.init(reinterpret_cast<const void*>(&init));
   for (unsigned i = 0; i < kSymCount; ++i) {
-    if (g_slots[i].load(std::memory_order_relaxed) == nullptr) resolve_one(static_cast<Sym>(i));
+    if (g_slots[i].load(std::memory_order_relaxed) != nullptr) continue;
+    if (fast && !hidden_for_test(kNames[i])) {
+      if (void* p = scope.find(kNames[i]); p != nullptr) {
+        // relaxed: see fn() in real.h.
+        g_slots[i].store(p, std::memory_order_relaxed);
+        continue;
+      }
+    }
+    resolve_one(static_cast<Sym>(i));
   }
   g_hidden_read = false;
   g_init_state.store(kDone, std::memory_order_relaxed);
