@@ -17,7 +17,9 @@
 //     for the rest, and that answer is not stored, so the slot still gets
 //     the real function afterwards;
 //   - the whole table is resolved once, from the library constructor (a
-//     context that holds no lock of anyone else's); a call that comes
+//     context that holds no lock of anyone else's), most of it by reading
+//     the symbol tables of the objects after us (next_scope.h: no dlsym, no
+//     allocation), the rest with dlsym; a call that comes
 //     earlier, from inside someone else's initialisation, gets the raw
 //     system call too, or else resolves only its own symbol (resolve_slow);
 //   - the shim neither interposes malloc/calloc nor uses glibc-private
