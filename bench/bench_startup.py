@@ -17,7 +17,9 @@ round-by-round differences, shim minus no preload, in ms) and the same as
 a percentage of the median start without preload. Each is judged once
 (bench/targets.py: at most 0.3 ms and at most 3 %). --compare adds another
 shim (for example the unsplit one of an older tree) as a third variant in
-the same rounds, shown as information. Every run's exit status is checked
+the same rounds, shown as information; so is an empty shared object
+preloaded (built here with cc: the floor any LD_PRELOAD pays, the loader
+mapping one more object). Every run's exit status is checked
 (0), and a run under the shim that maps the engine fails the benchmark.
 Writes the Markdown report (--out) and its json (bench/report.py reads
 it) and prints it; asserts nothing about speed."""
@@ -27,6 +29,7 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +40,7 @@ import targets  # noqa: E402
 
 log = bl.logger("bench_startup")
 ENGINE = "libobjcache_preload_engine.so"
+EMPTY = "an empty preloaded object (the floor)"
 PROGRAMS = [("true", ["/bin/true"]), ("python", ["/usr/bin/python3", "-c", "pass"])]
 
 
@@ -50,6 +54,19 @@ def copy_shim(shim, dest):
         shutil.copy2(engine, os.path.join(dest, ENGINE))
     copied, ident = bl.copy_shim(shim, dest)
     return copied, ident + (" + engine" if os.path.exists(engine) else " (one object, no engine)")
+
+
+def empty_object(work):
+    """An empty shared object (one function, no constructor), or None
+    without a C compiler."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None
+    src, so = os.path.join(work, "empty.c"), os.path.join(work, "libempty.so")
+    with open(src, "w") as f:
+        f.write("int objcache_bench_empty(void) { return 0; }\n")
+    subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", so, src], check=True, capture_output=True)
+    return so
 
 
 def spawn_ns(argv, env):
@@ -96,6 +113,9 @@ def main():
         if args.compare:
             other, other_id = copy_shim(os.path.abspath(args.compare), os.path.join(work, "other"))
             variants.append((args.compare_label, other))
+        empty = empty_object(work)
+        if empty is not None:
+            variants.append((EMPTY, empty))
         # A configuration with a mount the programs never touch (the shim
         # reads it at start; the mount is under the work directory, which
         # nothing here opens).
@@ -108,11 +128,11 @@ def main():
             e = dict(base)
             if so is not None:
                 e["LD_PRELOAD"] = so
-                e["OBJCACHE_CONFIG"] = config
+                e["OBJCACHE_CONFIG"] = config  # read by the shims; the empty object ignores it
             envs[label] = e
         for _, argv in PROGRAMS:
             for label, so in variants:
-                if so is not None and not engine_free(argv, envs[label]):
+                if so is not None and label != EMPTY and not engine_free(argv, envs[label]):
                     raise bl.Failure(f"{label}: a process that touches no mount mapped the engine")
         rng = random.Random(args.seed)
         times = {(p, label): [] for p, _ in PROGRAMS for label, _ in variants}
@@ -141,11 +161,11 @@ def main():
             ms, pct, base_med, shim_med = extra(name, "shim")
             at = {"runs": args.runs, "program": " ".join(argv)}
             others_ms, others_pct = [], []
-            if args.compare:
-                oms, opct, _, omed = extra(name, args.compare_label)
-                others_ms.append((args.compare_label, f"{oms:+.3f} ms ({omed:.3f} ms per start)"))
-                others_pct.append((args.compare_label, f"{opct:+.1f} %"))
-                rows.append((name, args.compare_label, base_med, omed, oms, opct))
+            for label, so in variants[2:]:
+                oms, opct, _, omed = extra(name, label)
+                others_ms.append((label, f"{oms:+.3f} ms ({omed:.3f} ms per start)"))
+                others_pct.append((label, f"{opct:+.1f} %"))
+                rows.append((name, label, base_med, omed, oms, opct))
             rows.append((name, "shim", base_med, shim_med, ms, pct))
             figures[f"startup.{name}_ms"] = bl.figure(ms, f"{ms:+.3f} ms ({shim_med:.3f} vs {base_med:.3f} ms per start)",
                                                       at, others=others_ms)
