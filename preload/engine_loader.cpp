@@ -175,9 +175,10 @@ const EngineOps* get(int* error) noexcept {
     return nullptr;
   }
   s = kNone;
-  // acquire on failure: see the winner's state; relaxed on success (the
-  // loader publishes with its release store below).
-  if (g_state.compare_exchange_strong(s, kLoading, std::memory_order_relaxed, std::memory_order_acquire)) {
+  // acquire on failure: see the winner's state (on success too: GCC 12
+  // refuses a failure order stronger than the success order; the loader
+  // publishes with its release store below).
+  if (g_state.compare_exchange_strong(s, kLoading, std::memory_order_acquire, std::memory_order_acquire)) {
     g_loader_tid.store(raw_gettid(), std::memory_order_relaxed);
     const State done = load();
     g_state.store(done, std::memory_order_release);
