@@ -61,7 +61,8 @@ class Sampler:
             if s is not None:
                 self.samples.append((time.perf_counter() - t0, s.get("gets_in_flight", 0),
                                      s["mounts"][0]["remote_requests"] if s.get("mounts") else 0,
-                                     s.get("prefetched_bytes", 0), s.get("remote_bytes", 0)))
+                                     s.get("prefetched_bytes", 0), s.get("remote_bytes", 0),
+                                     s.get("fetch_concurrency", 0)))
             self._stop.wait(self.period)
 
     def __enter__(self):
@@ -117,8 +118,9 @@ def main():
         shim, shim_id = bl.copy_shim(shim, work)
         cachectl = shutil.copy2(cachectl, os.path.join(work, "cachectl"))
 
-        def new_cache():
-            c = bl.Cache(work, shim, cachectl, remote.endpoint, files_mount, "s3://data/files/", "512MiB")
+        def new_cache(concurrency=CONCURRENCY):
+            c = bl.Cache(work, shim, cachectl, remote.endpoint, files_mount, "s3://data/files/", "512MiB",
+                         concurrency)
             caches.append(c)
             return c
 
@@ -158,6 +160,24 @@ def main():
                     f"(listing {r1['list_s']:.2f} s), {res['gets1'][w][-1]} GETs "
                     f"({res['prefetched'][w][-1] * 100:.0f} % of bytes prefetched), "
                     f"warm {r2['epoch_s']:.3f} s, {res['gets2'][w][-1]} GETs")
+
+        # At the defaults (no prefetch_concurrency: the adaptive limit under a
+        # ceiling of 256), 2 readers, the limit sampled: the concurrency it
+        # chose is the mean of the samples taken while the epoch ran.
+        adaptive = []
+        for run in range(args.runs):
+            c = new_cache(None)
+            with Sampler(c) as smp:
+                ra = epoch(f"cold epoch at the defaults, 2 readers (run {run + 1})", 2, c)
+            sa = c.stats()
+            c.close()
+            chosen = [x[5] for x in smp.samples if x[5]]
+            adaptive.append({"epoch_s": ra["epoch_s"], "chosen": statistics.mean(chosen) if chosen else 0,
+                             "end": sa.get("fetch_concurrency", 0), "reason": sa.get("fetch_concurrency_reason", ""),
+                             "gets": bl.mount_gets(None, sa), "errors": sa["errors"]})
+            log(f"defaults run {run + 1}/{args.runs}: cold {ra['epoch_s']:.2f} s, limit mean "
+                f"{adaptive[-1]['chosen']:.0f}, at the end {adaptive[-1]['end']} ({adaptive[-1]['reason']})")
+        res["adaptive"] = adaptive
 
         # one diagnostic cold epoch (not in the medians): the gate sampled
         w = 2
@@ -272,6 +292,28 @@ def render(args, workers, command, started, elapsed, res, remote, diag, stderr_s
                    "the claim looks alive and waiters sleep until `fill_deadline` (120 s) runs out; the "
                    "parent here reaps its readers in order, so a zombie can outlive the reader that waits "
                    "for it.\n")
+    ad = res.get("adaptive", [])
+    ad_ratio = None
+    if ad:
+        out.append("### At the defaults: the adaptive limit (issue 17)\n")
+        out.append("The same cold epoch with 2 readers on a config without `prefetch_concurrency` (the limit "
+                   "starts at 32 and adapts under a ceiling of 256), `cachectl stats` sampled every 50 ms. The "
+                   "concurrency it chose is the mean of the limit over the samples; the link limit at it is "
+                   f"max({args.files:,} x {args.latency_ms:g} ms / chosen, bytes / bandwidth).\n")
+        out.append("| run | cold epoch s | limit, mean over the epoch | limit at the end (why) | link limit s at "
+                   "the mean | limit / measured | data GETs | errors |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        rs = []
+        for i, a in enumerate(ad):
+            lim_a = max(args.files * lat / max(1.0, a["chosen"]), t_bw)
+            rs.append(lim_a / a["epoch_s"])
+            out.append(f"| {i + 1} | {a['epoch_s']:.2f} | {a['chosen']:.0f} | {a['end']} ({a['reason']}) | "
+                       f"{lim_a:.2f} | {rs[-1]:.2f} | {a['gets']} | {a['errors']} |")
+        ad_ratio = med(rs)
+        out.append(f"\nMedian limit / measured: **{ad_ratio:.2f}** (target "
+                   f"{targets.threshold_text('fetch.adaptive_link')}: {bl.verdict('fetch.adaptive_link', ad_ratio)}); "
+                   f"the epoch itself: {med([a['epoch_s'] for a in ad]):.2f} s against {meds.get(2, 0):.2f} s at "
+                   f"`prefetch_concurrency = {CONCURRENCY}`.\n")
     out += diagnostic(args, diag)
     out += bl.report_footer(stderr_seen, nginx_errors, shim_id, started, elapsed, command)
 
@@ -287,6 +329,11 @@ def render(args, workers, command, started, elapsed, res, remote, diag, stderr_s
         "fetch.gets_warm": bl.figure(most2, f"{min(all_g2)}..{max(all_g2)}", at,
                                      per_w(lambda w: " / ".join(map(str, res["gets2"][w])))),
     }
+    if ad_ratio is not None:
+        figures["fetch.adaptive_link"] = bl.figure(
+            ad_ratio, f"{ad_ratio:.2f} (limit mean {med([a['chosen'] for a in ad]):.0f})",
+            {"files": args.files, "size": args.size, "latency_ms": args.latency_ms,
+             "prefetch_concurrency": "default", "readers": 2})
     return "\n".join(out) + "\n", figures
 
 

@@ -43,7 +43,14 @@ CONCURRENCY = bl.CONCURRENCY
 # shuffled sampler reads at random while the prefetch goes in listing
 # order, so a worker's first reads miss until most of the data set is in,
 # and that time is set by how many GETs are in flight.
-LOOP_CONCURRENCY = (CONCURRENCY, 2 * CONCURRENCY, 4 * CONCURRENCY)
+# DEFAULTS (None): no prefetch_concurrency in the config, so the library's
+# default: a limit that adapts under a ceiling of 256 (issue 17's targets).
+DEFAULTS = None
+LOOP_CONCURRENCY = (CONCURRENCY, 2 * CONCURRENCY, 4 * CONCURRENCY, DEFAULTS)
+
+
+def setting(n):
+    return "defaults (adaptive, ceiling 256)" if n is DEFAULTS else f"prefetch_concurrency {n}"
 
 # python3 -c LOOP MODE ROOT EPOCHS [ENDPOINT BUCKET]
 # MODE "fs": torchvision ImageFolder over ROOT (local or the mount); "boto3":
@@ -208,7 +215,7 @@ def main():
             said = []
             for n in (LOOP_CONCURRENCY if run % 2 == 0 else tuple(reversed(LOOP_CONCURRENCY))):
                 c = new_cache(n)
-                label = f"objcache, prefetch_concurrency {n}"
+                label = f"objcache, {setting(n)}"
                 ro = loop(label, [PY, "-c", LOOP, "fs", imgs_mount, "2"], c.env, 2)
                 so = c.stats()
                 c.close()
@@ -217,6 +224,7 @@ def main():
                 res["cold"][n].append(ro["epoch_s"][0])
                 res["warm"][n].append(ro["epoch_s"][1])
                 res["gets"][n].append(so["mounts"][0]["remote_requests"])
+                res.setdefault("chosen", {}).setdefault(n, []).append(so.get("fetch_concurrency"))
                 said.append(f"objcache@{n} cold {ro['epoch_s'][0]:.2f} s warm {ro['epoch_s'][1]:.2f} s "
                             f"({res['gets'][n][-1]} GETs in all)")
             log(f"run {run + 1}/{args.runs}: local {rl['epoch_s'][0]:.2f}/{rl['epoch_s'][1]:.2f} s, "
@@ -260,8 +268,10 @@ def render(args, command, started, elapsed, res, remote, stderr_seen, nginx_erro
                f"`{imgs_mount}` (256 MiB, new cache per run). {args.runs} runs; each run measures local disk, "
                f"boto3 and objcache one after another, and a ratio is taken within a run. Objcache runs "
                f"{len(LOOP_CONCURRENCY)} times in each run: with `prefetch_concurrency = {LOOP_CONCURRENCY[0]}` "
-               f"(the default, which the targets judge) and with "
-               f"{' and '.join(str(n) for n in LOOP_CONCURRENCY[1:])} (information), in alternating order. The "
+               f"(the old default, which issue 5's targets judge), with "
+               f"{' and '.join(str(n) for n in LOOP_CONCURRENCY[1:-1])} (information), and at the defaults "
+               f"(no prefetch_concurrency: the adaptive limit, ceiling 256; issue 17's targets), in alternating "
+               f"order. The "
                f"shuffled sampler reads at random while the prefetch goes in listing order, so a worker's first "
                f"reads miss (about {args.latency_ms:g} ms each) until most of the set is in: the cold epoch pays "
                f"about the time to fetch the set, {n_img} x {args.latency_ms:g} ms / concurrency.\n")
@@ -277,41 +287,48 @@ def render(args, command, started, elapsed, res, remote, stderr_seen, nginx_erro
     out.append(f"| (i) local disk, epoch 2 | {L['local2']:.2f} | {runs(res['local2'])} | 1.00 | | | | |")
     out.append(f"| (ii) boto3 `get_object` per sample | {L['boto3']:.2f} | {runs(res['boto3'])} | {med(boto_r):.2f} "
                f"| {runs(boto_r)} | {L['boto3'] / L['local1']:.2f} | | |")
-    numerals = iter(("iii", "iv", "v", "vi", "vii", "viii"))
+    numerals = iter(("iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"))
     ratio = {}
     for n in LOOP_CONCURRENCY:
         cold, warm = res["cold"][n], res["warm"][n]
         cold_r = [c / l for c, l in zip(cold, res["local1"])]
         warm_r = [w / l for w, l in zip(warm, res["local2"])]
         ratio[n] = (med(cold_r), med(warm_r))
-        judged = n == CONCURRENCY
-        for kind, xs, rs, ref, tid in (("cold (epoch 1, new cache)", cold, cold_r, L["local1"], "fetch.loop_cold"),
-                                       ("warm (epoch 2, same cache)", warm, warm_r, L["local2"], "fetch.loop_warm")):
+        judged = n == CONCURRENCY or n is DEFAULTS
+        ids = ("fetch.loop_cold", "fetch.loop_warm") if n == CONCURRENCY else \
+            ("fetch.loop_cold_defaults", "fetch.loop_warm_defaults")
+        for kind, xs, rs, ref, tid in (("cold (epoch 1, new cache)", cold, cold_r, L["local1"], ids[0]),
+                                       ("warm (epoch 2, same cache)", warm, warm_r, L["local2"], ids[1])):
             r = med(rs)
             tgt, verd = ((targets.threshold_text(tid), bl.verdict(tid, r)) if judged
                          else ("(information)", ""))
-            out.append(f"| ({next(numerals)}) objcache {kind}, prefetch_concurrency {n} | {med(xs):.2f} | "
+            out.append(f"| ({next(numerals)}) objcache {kind}, {setting(n)} | {med(xs):.2f} | "
                        f"{runs(xs)} | **{r:.2f}** | {runs(rs)} | {med(xs) / ref:.2f} | {tgt} | {verd} |")
     out.append("")
     out.append("Cold is compared with local epoch 1, warm with local epoch 2 (same place in a process's life). "
                "Data GETs over both objcache epochs: "
-               + "; ".join(f"at {n}: {' / '.join(str(x) for x in res['gets'][n])}" for n in LOOP_CONCURRENCY)
-               + f" (expected {n_img}).\n")
+               + "; ".join(f"at {setting(n)}: {' / '.join(str(x) for x in res['gets'][n])}" for n in LOOP_CONCURRENCY)
+               + f" (expected {n_img}). The limit each cache ended at (`cachectl stats` fetch_concurrency): "
+               + "; ".join(f"{setting(n)}: {' / '.join(str(x) for x in res.get('chosen', {}).get(n, []))}"
+                           for n in LOOP_CONCURRENCY) + ".\n")
     out.append(f"The time to fetch the whole set with every slot busy ({n_img} x {args.latency_ms:g} ms / "
                f"concurrency) against local disk's epoch 1 ({L['local1']:.2f} s): "
                + ", ".join(f"{n}: {n_img * lat / n:.2f} s ({n_img * lat / n / L['local1']:.2f})"
-                           for n in LOOP_CONCURRENCY)
+                           for n in LOOP_CONCURRENCY if n is not DEFAULTS)
                + ". While it lasts, each read of a worker misses with the probability that its file is not in "
                  "yet and then waits a round trip; the cold epoch's excess over local disk follows it.\n")
     out += bl.report_footer(stderr_seen, nginx_errors, shim_id, started, elapsed, command)
 
     def at(n):
-        return {"jpegs": n_img, "num_workers": 2, "latency_ms": args.latency_ms, "prefetch_concurrency": n}
+        return {"jpegs": n_img, "num_workers": 2, "latency_ms": args.latency_ms,
+                "prefetch_concurrency": "default" if n is DEFAULTS else n}
     others = [n for n in LOOP_CONCURRENCY if n != CONCURRENCY]
     figures = {
         tid: bl.figure(ratio[CONCURRENCY][i], f"{ratio[CONCURRENCY][i]:.2f}x", at(CONCURRENCY),
-                       [(f"prefetch_concurrency {n}", f"{ratio[n][i]:.2f}x") for n in others])
+                       [(setting(n), f"{ratio[n][i]:.2f}x") for n in others])
         for i, tid in enumerate(("fetch.loop_cold", "fetch.loop_warm"))}
+    for i, tid in enumerate(("fetch.loop_cold_defaults", "fetch.loop_warm_defaults")):
+        figures[tid] = bl.figure(ratio[DEFAULTS][i], f"{ratio[DEFAULTS][i]:.2f}x", at(DEFAULTS))
     return "\n".join(out) + "\n", figures
 
 

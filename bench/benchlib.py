@@ -220,6 +220,9 @@ def run_json(label, argv, env, timeout=900):
 
 
 def write_config(path, endpoint, mount, source, name, memory, concurrency=CONCURRENCY):
+    """concurrency None: no prefetch_concurrency line (the library's default,
+    an adaptive limit under a ceiling of 256)."""
+    line = "" if concurrency is None else f"prefetch_concurrency = {concurrency}"
     with open(path, "w") as f:
         f.write(f"""[cache]
 name = "{name}"
@@ -231,7 +234,7 @@ page_size = "1MiB"
 endpoint = "{endpoint}"
 region = "us-east-1"
 credentials = "env"
-prefetch_concurrency = {concurrency}
+{line}
 
 [[mount]]
 path = "{mount}"

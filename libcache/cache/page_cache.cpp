@@ -515,6 +515,12 @@ CacheStats PageCache::stats() {
   s.processes = snap.processes;
   s.working_set_bytes = m.stats->working_set_bytes();
   s.gets_in_flight = m.gate->in_flight();
+  {
+    const fill::LimitState ls = m.gate->limit_state(INT32_MAX);
+    s.fetch_limit = m.seg->header().fetch_limit.load(std::memory_order_relaxed);
+    s.fetch_limit_reason = fill::to_string(ls.reason);
+    s.fetch_limit_changed = ls.changed_unix;
+  }
   s.segment_path = m.seg->path();
   if (m.spill) {
     spill::SpillStats ss = m.spill->stats();

@@ -100,8 +100,10 @@ Result<std::size_t> Fetcher::get_whole(const FetchTarget& t, std::uint32_t page,
   if (pages == 1 || t.size > kSmallObjectMax) {
     req.offset = static_cast<std::uint64_t>(page) * cache_.page_size();
     req.length = ref.length;
+    const auto sent = Clock::now();
     auto r = (*st)->get(req, dst);
     gate.release();
+    observe(r, sent);
     if (!r) return r.error();
     store_answered(t.mount);
     if (r->bytes != ref.length) return make_error(Status::PreconditionFailed, "object changed size: " + t.key);
@@ -118,8 +120,10 @@ Result<std::size_t> Fetcher::get_whole(const FetchTarget& t, std::uint32_t page,
   std::vector<std::byte> whole(t.size);
   req.offset = 0;
   req.length = t.size;
+  const auto sent = Clock::now();
   auto r = (*st)->get(req, whole);
   gate.release();
+  observe(r, sent);
   if (r) store_answered(t.mount);
   Result<std::size_t> got = std::size_t{0};
   if (!r) got = r.error();
@@ -131,6 +135,26 @@ Result<std::size_t> Fetcher::get_whole(const FetchTarget& t, std::uint32_t page,
   if (!got) return got.error();
   std::memcpy(dst.data(), whole.data() + static_cast<std::uint64_t>(page) * ps, ref.length);
   return std::size_t{ref.length};
+}
+
+// Tells the gate's adaptive limit how the store answered one GET: the
+// answering attempt's time and the throttled attempts before it; a GET
+// that failed as throttled counts one throttled attempt more (its time is
+// the whole call's). Other failures tell nothing about load.
+void Fetcher::observe(const Result<GetResult>& r, Clock::time_point sent) {
+  fill::GetSample s;
+  if (r) {
+    s.throttled = r->throttled_attempts;
+    s.latency = r->last_attempt.count() > 0
+                    ? r->last_attempt
+                    : std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent);
+  } else if (r.status() == Status::Throttled) {
+    s.throttled = 1;
+    s.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent);
+  } else {
+    return;
+  }
+  cache::gate(cache_).observe(s, concurrency_);
 }
 
 Result<PageRead> Fetcher::read_page(const FetchTarget& t, std::uint32_t page, std::uint32_t in_page,
@@ -522,7 +546,8 @@ void Fetcher::run_unit(const Unit& u) {
     cache::PendingFill& f = fills.front();
     req.offset = static_cast<std::uint64_t>(f.ref.page) * ps;
     req.length = f.ref.length;
-    (*st)->get_async(req, f.data, [finish, want = f.ref.length](Result<GetResult> r) {
+    (*st)->get_async(req, f.data, [this, finish, want = f.ref.length, sent = Clock::now()](Result<GetResult> r) {
+      observe(r, sent);
       if (!r) return finish(r.error());
       if (r->bytes != want) return finish(make_error(Status::PreconditionFailed, "object changed size"));
       finish(std::size_t{want});
@@ -533,7 +558,9 @@ void Fetcher::run_unit(const Unit& u) {
   auto whole = std::make_shared<std::vector<std::byte>>(t.size);
   req.offset = 0;
   req.length = t.size;
-  (*st)->get_async(req, *whole, [finish, whole, unit, ps, size = t.size](Result<GetResult> r) {
+  (*st)->get_async(req, *whole, [this, finish, whole, unit, ps, size = t.size,
+                                 sent = Clock::now()](Result<GetResult> r) {
+    observe(r, sent);
     if (!r) return finish(r.error());
     if (r->bytes != size) return finish(make_error(Status::PreconditionFailed, "object changed size"));
     for (cache::PendingFill& f : unit->fills) {

@@ -167,6 +167,7 @@ class Fetcher {
   // The store of mount answered a GET (demand or background).
   void store_answered(int mount);
   Result<std::size_t> get_whole(const FetchTarget& t, std::uint32_t page, std::span<std::byte> dst);
+  void observe(const Result<GetResult>& r, Clock::time_point sent);
 
   PageCache& cache_;
   StoreOf store_of_;

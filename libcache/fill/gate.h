@@ -7,6 +7,16 @@
 // a readahead waits. Each process's slots are recorded in its stats slot,
 // so those of a process that dies are given back (Stats::reap_dead): by
 // any background request that finds the gate full, and by stats().
+//
+// The limit for background GETs adapts, node-wide, between a floor and
+// `cap` (prefetch_concurrency, the ceiling): every GET reports how long its
+// last attempt took and whether the store throttled it (observe()); over
+// a window of as many GETs as the limit (at least 16) the limit shrinks by
+// a quarter when any was throttled (503 SlowDown, 429), by an eighth when
+// the mean latency passed twice the baseline (the lowest seen, drifting up
+// slowly), and grows by a quarter when the gate was full most of the time
+// and latency stayed within 1.3x the baseline, but for 64 windows after a
+// throttle not past the limit it shrank to. It starts at 32 (or cap).
 #pragma once
 
 #include <atomic>
@@ -14,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "objcache/config.h"
 #include "shm/segment.h"
 #include "stats/stats.h"
 
@@ -25,6 +36,24 @@ namespace objcache::fill {
 // prefetch does, and one that waited kGateWait goes as Demand, so a
 // checkpoint's close is never held up for good by a directory prefetch.
 enum class Priority : std::uint8_t { Demand = 0, Readahead = 1, Prefetch = 2 };
+
+// Why the adaptive limit last changed.
+enum class LimitReason : std::uint32_t { Start = 0, Grew = 1, Throttled = 2, LatencyRose = 3, Ceiling = 4 };
+const char* to_string(LimitReason r);
+
+// What one GET told about the store: how long its last attempt took, and
+// how many of its attempts were throttled (a GET that failed as throttled
+// counts one more).
+struct GetSample {
+  std::chrono::microseconds latency{0};
+  int throttled = 0;
+};
+
+struct LimitState {
+  int limit = 0;
+  LimitReason reason = LimitReason::Start;
+  std::int64_t changed_unix = 0;  // 0: never
+};
 
 class Gate {
  public:
@@ -38,6 +67,17 @@ class Gate {
                const std::function<bool()>& give_up = {});
   void release();
   std::uint32_t in_flight() const;
+
+  // The limit background GETs are held to now, for a ceiling of cap.
+  int limit(int cap) const;
+  // Feeds one finished GET into the window; may move the limit.
+  void observe(const GetSample& s, int cap);
+  LimitState limit_state(int cap) const;
+
+  static constexpr int kStartLimit = kFetchStartConcurrency;
+  static constexpr int kFloor = 4;
+  static constexpr std::uint32_t kMinWindow = 16;
+  static constexpr std::uint32_t kThrottleHold = 64;  // windows
 
  private:
   // Sleeps until gate_seq moves from seq (a release) or timeout passes.

@@ -17,7 +17,7 @@
 namespace objcache::shm {
 
 inline constexpr std::uint64_t kMagic = 0x3148534548434f4full;  // "OCHESH1" little-endian
-inline constexpr std::uint32_t kLayoutVersion = 5;
+inline constexpr std::uint32_t kLayoutVersion = 6;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::uint32_t kMaxStatSlots = 128;  // processes counted at once
 inline constexpr std::uint32_t kMaxMountStats = 16;  // mounts with their own counters
@@ -173,7 +173,24 @@ struct SegmentHeader {
   // The working set: bits set in the seen bitmap and the bytes they stand for.
   std::atomic<std::uint64_t> seen_pages;
   std::atomic<std::uint64_t> seen_bytes;
-  std::uint8_t pad[4096 - 160];
+  // The gate's adaptive limit for background GETs (fill/gate.h): the limit
+  // (0 = not set yet), why and when (unix seconds) it last changed, and the
+  // window of GETs it is judged on: samples, throttled attempts, summed
+  // latency (us), the most in flight; and the baseline latency (us).
+  // relaxed throughout: statistics, never needed for correctness.
+  std::atomic<std::uint32_t> fetch_limit;
+  std::atomic<std::uint32_t> fetch_limit_reason;
+  std::atomic<std::int64_t> fetch_limit_changed;
+  std::atomic<std::uint32_t> window_samples;
+  std::atomic<std::uint32_t> window_throttled;
+  std::atomic<std::uint64_t> window_latency_us;
+  std::atomic<std::uint32_t> window_peak;
+  std::atomic<std::uint32_t> base_latency_us;
+  // The limit the store last throttled at, and windows since: growth
+  // stops below it for a while instead of knocking again at once.
+  std::atomic<std::uint32_t> throttled_at;
+  std::atomic<std::uint32_t> windows_since_throttle;
+  std::uint8_t pad[4096 - 208];
 };
 static_assert(sizeof(SegmentHeader) == 4096);
 

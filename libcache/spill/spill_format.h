@@ -37,7 +37,7 @@ static_assert(std::endian::native == std::endian::little, "spill files are littl
 inline constexpr std::uint64_t kBlockMagic = 0x314b4c4250534f43ull;  // "COSPBLK1"
 inline constexpr std::uint64_t kIndexMagic = 0x3158444950534f43ull;  // "COSPIDX1"
 inline constexpr std::uint32_t kBlockVersion = 1;
-inline constexpr std::uint32_t kIndexVersion = 1;
+inline constexpr std::uint32_t kIndexVersion = 2;  // 2: the verified marks after the table
 
 // Blocks start on 4 KiB boundaries: the unit of the page cache and of SSD
 // pages, so two blocks never share a page and the index can count in units.

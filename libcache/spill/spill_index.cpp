@@ -72,6 +72,7 @@ SpillIndex::SpillIndex(void* map, std::size_t map_len)
     : header_(static_cast<IndexHeader*>(map)),
       slots_(reinterpret_cast<std::atomic<std::uint64_t>*>(static_cast<char*>(map) +
                                                            kIndexHeaderSize)),
+      marks_(slots_ + header_->slot_count),
       mask_(header_->slot_count - 1),
       capacity_(header_->capacity),
       probe_len_(static_cast<std::uint32_t>(std::min<std::uint64_t>(kMaxProbe, header_->slot_count))),

@@ -4,6 +4,12 @@
 // 64-bit entries (key tag -> log position) changed only by compare-and-swap.
 // Lookups take no lock and make no system call. Knows nothing of the data
 // file: block headers are checked by the caller, who holds the authority.
+//
+// After the table, one verified mark per slot: a hash of the slot's entry
+// and of the data file's change time (st_ctime, ns) at which a reader found
+// the block's checksum good. A mark only ever matches that entry at that
+// change time: a new entry in the slot, or any write to the data file by
+// anyone (which moves its ctime), voids it without touching it.
 #pragma once
 
 #include <atomic>
@@ -37,7 +43,7 @@ class SpillIndex {
   // the oldest entries out of their probe window.
   static std::uint64_t slot_count_for(std::uint64_t capacity);
   static std::uint64_t file_size(std::uint64_t slot_count) {
-    return kIndexHeaderSize + slot_count * sizeof(std::uint64_t);
+    return kIndexHeaderSize + 2 * slot_count * sizeof(std::uint64_t);  // entries, then marks
   }
   // Writes a fresh header into a zero-filled mapping of file_size() bytes.
   static void format(void* map, const Geometry& g, std::uint64_t nonce);
@@ -89,11 +95,28 @@ class SpillIndex {
   // Removes the entry s saw, unless it changed since. True if removed.
   bool drop(const IndexSlot& s);
 
+  // Whether s's block was found good while the data file's ctime was
+  // ctime_ns (and s's entry is still the one it was found under).
+  bool marked(const IndexSlot& s, std::int64_t ctime_ns) const {
+    // relaxed: a mark is a claim bound to (entry, ctime); the reader that
+    // trusts it checks the ctime itself after its own read.
+    return marks_[s.slot].load(std::memory_order_relaxed) == mark_of(s.entry, ctime_ns);
+  }
+  void mark(const IndexSlot& s, std::int64_t ctime_ns) {
+    marks_[s.slot].store(mark_of(s.entry, ctime_ns), std::memory_order_relaxed);
+  }
+
  private:
   std::uint64_t age_now(std::uint64_t e) const { return entry::age(e, cursor()); }
+  // Never 0 (the marks of a new file), so no entry is marked by default.
+  static std::uint64_t mark_of(std::uint64_t entry, std::int64_t ctime_ns) {
+    const std::uint64_t v[2] = {entry, static_cast<std::uint64_t>(ctime_ns)};
+    return checksum64(v, sizeof v, 0x6d61726b) | 1;
+  }
 
   IndexHeader* header_;
   std::atomic<std::uint64_t>* slots_;
+  std::atomic<std::uint64_t>* marks_;  // slot_count of them, after slots_
   std::uint64_t mask_;
   std::uint64_t capacity_;
   std::uint32_t probe_len_;

@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "spill/spill_store.h"
 
+#include <linux/magic.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <utility>
@@ -91,6 +96,29 @@ bool past_file_size_limit(std::uint64_t end) {
          end > lim.rlim_cur;
 }
 
+// Whether every write to the file behind fd moves its ctime to a value no
+// earlier write had, so that an unchanged ctime proves the bytes unchanged:
+// Linux 6.13 gave ext4, xfs, btrfs and tmpfs fine-grained ctimes once a
+// ctime has been looked at (multigrain timestamps); before, two writes in
+// one timer tick could share one.
+bool ctime_moves_on_every_write(int fd) {
+  utsname u{};
+  unsigned major = 0, minor = 0;
+  if (::uname(&u) != 0 || std::sscanf(u.release, "%u.%u", &major, &minor) != 2) return false;
+  if (major < 6 || (major == 6 && minor < 13)) return false;
+  struct statfs sf {};
+  if (::fstatfs(fd, &sf) != 0) return false;
+  switch (static_cast<unsigned long>(sf.f_type)) {
+    case EXT4_SUPER_MAGIC:
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case TMPFS_MAGIC:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool same_key(const BlockHeader& h, const BlockKey& k) {
   return h.id_lo == k.id_lo && h.id_hi == k.id_hi && h.page == k.page;
 }
@@ -129,7 +157,18 @@ Result<std::unique_ptr<SpillStore>> SpillStore::open(const SpillOptions& opts) {
 
 SpillStore::SpillStore(const SpillOptions& opts, int data_fd,
                        std::unique_ptr<SpillIndex> index, std::string data_path)
-    : opts_(opts), data_fd_(data_fd), index_(std::move(index)), data_path_(std::move(data_path)) {}
+    : opts_(opts),
+      data_fd_(data_fd),
+      index_(std::move(index)),
+      data_path_(std::move(data_path)),
+      marks_trusted_(ctime_moves_on_every_write(data_fd)) {}
+
+bool SpillStore::data_ctime(std::int64_t* ns) const {
+  struct stat st {};
+  if (::fstat(data_fd_, &st) != 0) return false;
+  *ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  return true;
+}
 
 SpillStore::~SpillStore() {
   SpillQueue* q = queue_.load(std::memory_order_acquire);
@@ -289,7 +328,28 @@ SpillStore::Check SpillStore::read_into(const IndexSlot& s, const BlockKey& key,
   if (direct > 0) iov[n++] = {out.data(), direct};
   if (out.size() >= lo) iov[n++] = {tail, max_data - lo};
   const auto phys = static_cast<off_t>(s.logical % index_->capacity());
-  const ssize_t got = preadv_full(data_fd_, iov, n, phys);
+  // The file's ctime before the read. A block marked good at it is read
+  // from the page cache only (RWF_NOWAIT): bytes that come from the device
+  // again are checked again.
+  std::int64_t before = 0;
+  const bool ctime_known = marks_trusted_ && data_ctime(&before);
+  bool marked = ctime_known && index_->marked(s, before);
+  ssize_t got = -1;
+  if (marked) {
+    std::size_t want = 0;
+    for (int i = 0; i < n; ++i) want += iov[i].iov_len;
+    iovec copy[3];
+    std::copy(iov, iov + n, copy);
+    got = ::preadv2(data_fd_, copy, n, phys, RWF_NOWAIT);
+    // Short is fine when only slack past the block's data is missing (the
+    // log's last block ends the file); else (EAGAIN, not all cached) read
+    // it all below.
+    if (got != static_cast<ssize_t>(want) &&
+        (got < static_cast<ssize_t>(kHeaderSize) || h.data_len > max_data ||
+         got < static_cast<ssize_t>(kHeaderSize + h.data_len)))
+      marked = false;
+  }
+  if (!marked) got = preadv_full(data_fd_, iov, n, phys);
   // Anything wrong with a block that no writer has reached is damage;
   // after a writer reached it, it is just gone.
   const auto bad = [&] { return index_->intact(s.logical) ? Check::Bad : Check::Stale; };
@@ -311,10 +371,22 @@ SpillStore::Check SpillStore::read_into(const IndexSlot& s, const BlockKey& key,
   if (h.data_len > out.size()) return Check::TooSmall;
   if (got < static_cast<ssize_t>(kHeaderSize + h.data_len)) return bad();
   if (h.data_len > lo) std::memcpy(out.data() + lo, tail, h.data_len - lo);
-  if (block_checksum(h, out.first(h.data_len)) != h.checksum) return bad();
+  // A write to the file, by anyone, moves its ctime before it changes a
+  // byte: the same ctime after our read as before it means nothing wrote
+  // while we read, so the bytes are the ones found good when the mark was
+  // made at that ctime (or, checked now, may be marked good at it).
+  std::int64_t after = 0;
+  const bool unchanged = ctime_known && data_ctime(&after) && after == before;
+  const bool trusted = marked && unchanged;
+  if (!trusted && block_checksum(h, out.first(h.data_len)) != h.checksum) return bad();
   // Re-check after the read (seq_cst, see IndexHeader::cursor): a writer
   // that overwrote the block during our pread has moved the cursor first.
   if (!index_->intact(s.logical)) return Check::Stale;
+  if (trusted) {
+    marked_hits_.fetch_add(1, std::memory_order_relaxed);
+  } else if (unchanged) {
+    index_->mark(s, before);
+  }
   *len = h.data_len;
   return Check::Good;
 }
@@ -429,6 +501,7 @@ SpillStats SpillStore::stats() const {
   st.writes = writes_.load(std::memory_order_relaxed);
   st.dropped = dropped_.load(std::memory_order_relaxed);
   st.duplicates = duplicates_.load(std::memory_order_relaxed);
+  st.marked_hits = marked_hits_.load(std::memory_order_relaxed);
   st.used_bytes = index_->used_bytes();
   st.capacity = index_->capacity();
   st.disabled = !enabled();

@@ -62,6 +62,7 @@ struct SpillStats {
   std::uint64_t capacity = 0;         // bytes
   bool disabled = false;              // turned off in this process by an I/O error
   std::uint64_t duplicates = 0;       // submissions skipped: a recent copy was already on disk
+  std::uint64_t marked_hits = 0;      // hits served on a verified mark, without the checksum pass
 };
 
 struct VerifyReport {
@@ -98,6 +99,13 @@ class SpillStore {
   // were damaged (dropped; never wrong bytes); then the bytes of out are
   // unspecified. InvalidArgument if out is shorter
   // than the block.
+  //
+  // The checksum pass is skipped for a block found good before, while the
+  // data file has not been written since (by anyone: its ctime is where it
+  // was) and the read came from the page cache (RWF_NOWAIT: bytes once
+  // checked, not read from the device again). Only where the file system
+  // gives every change a distinct ctime (Linux >= 6.13: ext4, xfs, btrfs,
+  // tmpfs); elsewhere every read is checked.
   Result<std::size_t> read(const BlockKey& key, std::span<std::byte> out);
   // Whether the index holds a live entry for key, without I/O. A false
   // positive is possible (15-bit tags collide about once in 32768 probes
@@ -113,6 +121,9 @@ class SpillStore {
   VerifyReport verify();
   SpillStats stats() const;
   bool enabled() const;
+  // Whether reads here may skip the checksum pass on a verified mark (the
+  // file system and kernel give every write a new ctime; see read()).
+  bool marks_trusted() const { return marks_trusted_; }
 
  private:
   enum class Check { Good, Bad, Stale, Foreign, TooSmall };
@@ -129,6 +140,8 @@ class SpillStore {
   bool find_exact(std::uint64_t hash, const BlockKey& key, IndexSlot* found);
   // Turns the tier off for this process, logging once.
   void disable(const char* what, int err);
+  // The data file's ctime in ns; false if it cannot be had.
+  bool data_ctime(std::int64_t* ns) const;
 
   const SpillOptions opts_;
   const int data_fd_;
@@ -140,9 +153,11 @@ class SpillStore {
   // relaxed: a flag; a thread that misses the change writes or reads once
   // more, which is harmless.
   std::atomic<bool> disabled_{false};
+  // Whether verified marks may be trusted here (see read()); set at open.
+  bool marks_trusted_ = false;
   // Counters: relaxed, no ordering with anything.
   std::atomic<std::uint64_t> hits_{0}, misses_{0}, checksum_errors_{0}, writes_{0}, dropped_{0},
-      duplicates_{0};
+      duplicates_{0}, marked_hits_{0};
 };
 
 }  // namespace objcache::spill

@@ -94,6 +94,8 @@ struct Op {
   bool probe = false;  // the circuit breaker's probe: one attempt, no retries
   std::chrono::steady_clock::time_point deadline;
   std::chrono::steady_clock::time_point started;
+  std::chrono::steady_clock::time_point attempt_started;  // of the attempt in flight
+  int throttled = 0;  // attempts answered 503 SlowDown or 429
 };
 
 class S3Store final : public ObjectStore {
@@ -164,12 +166,20 @@ class S3Store final : public ObjectStore {
     op->sink = out.first(req.length);
     std::string where = describe(req.key);
     std::uint64_t offset = req.offset;
-    op->done = [done = std::move(done), where, offset, if_match = req.if_match](Result<HttpResponse> r) {
+    // done runs from on_reply, which holds op: the raw pointer is alive.
+    op->done = [done = std::move(done), where, offset, if_match = req.if_match,
+                self = op.get()](Result<HttpResponse> r) {
       if (!r) {
         done(r.error());
         return;
       }
-      done(check_range_reply(*r, offset, if_match, where));
+      auto g = check_range_reply(*r, offset, if_match, where);
+      if (g) {
+        g->throttled_attempts = self->throttled;
+        g->last_attempt = std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - self->attempt_started);
+      }
+      done(std::move(g));
     };
     start(std::move(op));
   }
@@ -433,6 +443,7 @@ class S3Store final : public ObjectStore {
       }
     }
     HttpRequest req = build(*op);
+    op->attempt_started = std::chrono::steady_clock::now();
     c->submit(std::move(req), [this, op](Result<HttpResponse> r) { on_reply(op, std::move(r)); });
   }
 
@@ -476,6 +487,7 @@ class S3Store final : public ObjectStore {
       op->done(err);
       return;
     }
+    if (err.status == Status::Throttled) ++op->throttled;
     if (is_retryable(err.status)) {
       double u = 0;
       {

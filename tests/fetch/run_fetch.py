@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "preload"))
 sys.path.insert(0, os.path.join(HERE, "..", "s3server"))
 import mount_fixture as mf  # noqa: E402
 from delay_proxy import DelayProxy  # noqa: E402
+from fault_proxy import FaultProxy  # noqa: E402
 
 PY = "/usr/bin/python3"
 
@@ -150,6 +151,11 @@ class Tests:
         p = DelayProxy(self.server.port, delay)
         self.proxies.append(p)
         return p.endpoint
+
+    def limited_store(self, max_in_flight, hold_s):
+        p = FaultProxy(self.server.port, max_in_flight=max_in_flight, hold_s=hold_s)
+        self.proxies.append(p)
+        return p
 
     def close(self):
         for p in self.proxies:
@@ -466,6 +472,51 @@ class Tests:
                          f"rc={p.returncode} frames={len(frames)} last={frames[-1:]!r} stdout={out!r}")
 
 
+    def adaptive_limit_settles_under_the_stores(self):
+        # A store that takes 8 requests at once, 20 ms each, and answers 503
+        # SlowDown to any more; the default ceiling (256) and the limit's
+        # start (32) are both far above it. cachectl load of 600 files learns
+        # it: every page loaded, no error, the limit ends at or below 8; a
+        # second load (the pages evicted) starts from what the first learned
+        # and is hardly throttled at all.
+        n = 8
+        fp = self.limited_store(n, 0.02)
+        e = Env(self, fp.endpoint, memory="128MiB", extra_mount='prefetch = "none"')
+        # The library's default deadline: the tests' 3 s can run out within
+        # the backoff a few SlowDowns in a row ask for.
+        with open(e.config) as f:
+            text = f.read().replace('retry_deadline = "3s"', 'retry_deadline = "30s"')
+        with open(e.config, "w") as f:
+            f.write(text)
+        rc1, out1, err1 = e.ctl("load", "--json", e.path("half"))
+        first = fp.snapshot()
+        st1 = e.stats()
+        rc_ev, _, err_ev = e.ctl("evict", e.path("half"))
+        rc2, out2, err2 = e.ctl("load", "--json", e.path("half"))
+        second = fp.snapshot()
+        st2 = e.stats()
+        j1 = json.loads(out1) if rc1 == 0 else {}
+        j2 = json.loads(out2) if rc2 == 0 else {}
+        over1 = first["over_limit"]
+        over2 = second["over_limit"] - over1
+        requests2 = second["requests"] - first["requests"]
+        rc, digest, rerr = e.read("half")
+        want = local_digest(os.path.join(self.local, "half"))
+        self.suite.check(
+            f"adaptive_limit_settles_at_{st2['fetch_concurrency']}_under_a_store_of_{n}_"
+            f"({over1}_then_{over2}_slowdowns)",
+            rc1 == 0 and rc2 == 0 and rc_ev == 0 and j1.get("failed_pages") == 0 and j2.get("failed_pages") == 0
+            and j1.get("files") == 600 and j2.get("files") == 600 and over1 > 0
+            and st1["fetch_concurrency"] <= n and st2["fetch_concurrency"] <= n
+            and over2 * 50 <= requests2 and st2["errors"] == 0
+            and rc == 0 and digest == want,
+            f"load 1 rc={rc1} {out1[-400:]} {err1[-400:]}\nload 2 rc={rc2} {out2[-400:]} {err2[-400:]}\n"
+            f"evict {rc_ev} {err_ev[-300:]}\nproxy {first} -> {second}\n"
+            f"limit {st1['fetch_concurrency']} ({st1['fetch_concurrency_reason']}) -> "
+            f"{st2['fetch_concurrency']} ({st2['fetch_concurrency_reason']}), errors {st2['errors']}\n"
+            f"read rc={rc} {rerr[-300:]}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shim", required=True)
@@ -496,6 +547,7 @@ def main():
         t.load_progress_bar_on_a_terminal()
         t.reader_killed_mid_get_then_load()
         t.prefetch_failed_in_outage_is_requeued()
+        t.adaptive_limit_settles_under_the_stores()
     finally:
         t.close()
     return finish(t)

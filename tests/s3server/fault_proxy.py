@@ -103,14 +103,22 @@ class FaultProxy:
     closed (the client's own deadline should end it first). delay_s: what a
     delayed request waits before its answer is sent."""
 
-    def __init__(self, upstream_port, seed=1, rates=None, stall_s=30.0, delay_s=0.2):
+    def __init__(self, upstream_port, seed=1, rates=None, stall_s=30.0, delay_s=0.2, max_in_flight=None,
+                 hold_s=0.0):
+        """max_in_flight: a store that takes at most this many requests at
+        once: one that arrives while that many are being served is answered
+        503 SlowDown (counted as "over_limit"). hold_s: how long every request
+        that passes is held before it goes upstream (so requests overlap)."""
         self.upstream_port = upstream_port
         self.seed = seed
         self.stall_s = stall_s
         self.delay_s = delay_s
+        self.max_in_flight = max_in_flight
+        self.hold_s = hold_s
+        self._in_flight = 0
         self._lock = threading.Lock()
         self.set_rates(rates or {})
-        self.counts = {k: 0 for k in ("requests", "passed") + KINDS}
+        self.counts = {k: 0 for k in ("requests", "passed", "over_limit", "peak_in_flight") + KINDS}
         self._seen = {}
         self._srv = LoopServer(self._serve, limit=1 << 20)
         self.port, self.endpoint = self._srv.port, self._srv.endpoint
@@ -165,6 +173,36 @@ class FaultProxy:
                     headers = [(k, v) for k, v in headers if k.lower() != "expect"]
                 body = await _read_body(creader, headers)
                 kind = self._decide(method, target, _get(headers, "range"))
+                if kind is None and self.max_in_flight is not None:
+                    with self._lock:
+                        over = self._in_flight >= self.max_in_flight
+                        if over:
+                            self.counts["over_limit"] += 1
+                        else:
+                            self._in_flight += 1
+                            self.counts["peak_in_flight"] = max(self.counts["peak_in_flight"], self._in_flight)
+                    if over:
+                        status, reason, code, message = _CANNED["slowdown"]
+                        xml = _XML.format(code=code, message=message).encode()
+                        cwriter.write(_head_bytes(f"HTTP/1.1 {status} {reason}", [
+                            ("Content-Type", "application/xml"), ("Content-Length", str(len(xml))),
+                            ("Connection", "keep-alive")]) + xml)
+                        await cwriter.drain()
+                        continue
+                    try:
+                        ureader, uwriter, answer = await self._forward(ureader, uwriter, first, headers, body,
+                                                                       method)
+                    finally:
+                        # Done before the answer goes out: the client cannot
+                        # have its next request here while this one counts.
+                        with self._lock:
+                            self._in_flight -= 1
+                    self._count("passed")
+                    cwriter.write(answer[0])
+                    await cwriter.drain()
+                    if answer[1]:
+                        return
+                    continue
                 if kind in _CANNED:
                     status, reason, code, message = _CANNED[kind]
                     xml = _XML.format(code=code, message=message).encode()
@@ -225,6 +263,27 @@ class FaultProxy:
                         w.close()
                     except Exception:
                         pass
+
+    async def _forward(self, ureader, uwriter, first, headers, body, method):
+        """Holds the request hold_s, sends it upstream and reads the whole
+        answer: (reader, writer, (answer bytes, close after it))."""
+        if self.hold_s:
+            await asyncio.sleep(self.hold_s)  # pace: the store's own time per request
+        if ureader is None:
+            ureader, uwriter = await asyncio.open_connection("127.0.0.1", self.upstream_port, limit=1 << 20)
+        uwriter.write(_head_bytes(first, headers) + body)
+        await uwriter.drain()
+        while True:  # skip interim answers (we sent our own 100)
+            rfirst, rheaders = await _read_head(ureader)
+            status = int(rfirst.split(" ")[1])
+            if status >= 200 or status == 101:
+                break
+        no_body = method == "HEAD" or status in (204, 304)
+        rbody = b"" if no_body else await _read_body(
+            ureader, rheaders, until_close=_get(rheaders, "content-length") is None)
+        close_after = (_get(rheaders, "connection") or "").lower() == "close" or (
+            _get(rheaders, "content-length") is None and not no_body and _get(rheaders, "transfer-encoding") is None)
+        return ureader, uwriter, (_head_bytes(rfirst, rheaders) + rbody, close_after)
 
     def stop(self):
         self._srv.stop()

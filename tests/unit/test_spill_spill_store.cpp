@@ -330,6 +330,62 @@ TEST_CASE("flipped bytes are a miss and a checksum error; a re-submit heals") {
   CHECK(probe_read(*s, key_of(2), len) == 1);
 }
 
+TEST_CASE("a block found good is not checksummed again until the file is written; damage after that is caught") {
+  test::TempDir dir;
+  auto o = options(dir, 16 << 20);
+  auto s = open_store(o);
+  const std::size_t len = 70000;
+  for (int i = 0; i < 3; ++i) REQUIRE(s->submit(key_of(i), "e", 0, pattern(key_of(i), len)));
+  s->flush();
+  const off_t block = static_cast<off_t>(block_alloc_bytes(len));  // fresh log: blocks in order
+  const std::uint64_t marked = s->marks_trusted() ? 1 : 0;
+  MESSAGE("verified marks trusted on this kernel and file system: " << std::string(marked ? "yes" : "no"));
+
+  CHECK(probe_read(*s, key_of(0), len) == 1);  // checked, and marked good
+  CHECK(s->stats().marked_hits == 0);
+  CHECK(probe_read(*s, key_of(0), len) == 1);
+  CHECK(probe_read(*s, key_of(1), len) == 1);
+  CHECK(probe_read(*s, key_of(1), len) == 1);
+  CHECK(s->stats().marked_hits == 2 * marked);
+
+  // Rewritten in place with the same length after it was found good (one
+  // data byte, then the whole block with another block's bytes): never
+  // served on the old mark.
+  flip_byte(data_path(o), static_cast<off_t>(kHeaderSize) + 54321);  // data of block 0
+  CHECK(probe_read(*s, key_of(0), len) == 2);
+  CHECK(s->stats().checksum_errors == 1);
+  CHECK(probe_read(*s, key_of(1), len) == 1);  // the file changed: checked again, marked again
+  CHECK(probe_read(*s, key_of(1), len) == 1);
+  CHECK(s->stats().marked_hits == 3 * marked);
+  {
+    std::vector<std::byte> copy(kHeaderSize + len);
+    const auto n = static_cast<ssize_t>(copy.size());
+    int fd = ::open(data_path(o).c_str(), O_RDWR);
+    REQUIRE(fd >= 0);
+    REQUIRE(::pread(fd, copy.data(), copy.size(), 2 * block) == n);  // block 2, whole
+    REQUIRE(::pwrite(fd, copy.data(), copy.size(), block) == n);     // over block 1
+    ::close(fd);
+  }
+  CHECK(probe_read(*s, key_of(1), len) == 2);  // a good block, but another key's at another place
+  CHECK(s->stats().marked_hits == 3 * marked);
+  CHECK(probe_read(*s, key_of(2), len) == 1);
+
+  // The same bytes written back: the ctime moves, the block is checked
+  // (good) and marked again.
+  flip_byte(data_path(o), 2 * block + static_cast<off_t>(kHeaderSize) + 7);
+  flip_byte(data_path(o), 2 * block + static_cast<off_t>(kHeaderSize) + 7);
+  CHECK(probe_read(*s, key_of(2), len) == 1);
+  CHECK(s->stats().marked_hits == 3 * marked);
+  CHECK(probe_read(*s, key_of(2), len) == 1);
+  CHECK(s->stats().marked_hits == 4 * marked);
+
+  // verify still reads and checks every block, marked or not.
+  flip_byte(data_path(o), 2 * block + static_cast<off_t>(kHeaderSize) + 100);
+  auto report = s->verify();
+  CHECK(report.bad_blocks == 1);
+  CHECK(probe_read(*s, key_of(2), len) == 0);  // dropped by verify
+}
+
 TEST_CASE("verify finds flipped blocks and drops them") {
   test::TempDir dir;
   auto o = options(dir, 16 << 20);

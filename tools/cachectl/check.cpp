@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "commands.h"
 #include "objcache/object_store.h"
@@ -129,6 +130,64 @@ bool check_local_dir(const char* what, const std::string& dir) {
   return true;
 }
 
+// The huge= option of the tmpfs that holds dir ("" when it has none or is
+// not a tmpfs), from /proc/self/mountinfo: the mount whose point is the
+// longest prefix of dir's real path.
+std::string tmpfs_huge_option(const std::string& dir) {
+  char real[PATH_MAX];
+  if (::realpath(dir.c_str(), real) == nullptr) return "";
+  const std::string path = real;
+  std::FILE* f = std::fopen("/proc/self/mountinfo", "re");
+  if (f == nullptr) return "";
+  std::string best_point, best_huge;
+  char* line = nullptr;
+  std::size_t cap = 0;
+  while (::getline(&line, &cap, f) > 0) {
+    // ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS
+    std::string l(line);
+    std::vector<std::string> w;
+    for (std::size_t i = 0; i < l.size();) {
+      std::size_t j = l.find_first_of(" \n", i);
+      if (j == std::string::npos) j = l.size();
+      if (j > i) w.push_back(l.substr(i, j - i));
+      i = j + 1;
+    }
+    auto dash = std::find(w.begin(), w.end(), "-");
+    if (w.size() < 5 || dash == w.end() || w.end() - dash < 4) continue;
+    const std::string& point = w[4];  // octal escapes (\040) are left: such a point matches nothing
+    const bool under = path == point || point == "/" ||
+                       (path.compare(0, point.size(), point) == 0 && path[point.size()] == '/');
+    if (!under || point.size() < best_point.size()) continue;
+    best_point = point;
+    best_huge.clear();
+    if (dash[1] != "tmpfs") continue;
+    const std::string& opts = dash[3];
+    for (std::size_t i = 0; i <= opts.size();) {
+      std::size_t j = opts.find(',', i);
+      if (j == std::string::npos) j = opts.size();
+      if (opts.compare(i, 5, "huge=") == 0) best_huge = opts.substr(i + 5, j - i - 5);
+      i = j + 1;
+    }
+  }
+  std::free(line);
+  std::fclose(f);
+  return best_huge;
+}
+
+// Huge pages for the segment: a process reading the cache for the first
+// time then takes no page fault per 64 KiB of it. Information only.
+void check_shm_huge_pages(const std::string& dir) {
+  const std::string huge = tmpfs_huge_option(dir);
+  if (huge == "always" || huge == "within_size" || huge == "advise") {
+    std::printf("  ok: %s gives 2 MiB pages (tmpfs huge=%s): a new process reads the cache without a page "
+                "fault per 64 KiB\n", dir.c_str(), huge.c_str());
+  } else {
+    std::printf("  info: %s has no huge pages (tmpfs huge=%s): each new process takes a page fault per 64 KiB "
+                "of the cache it reads first; a tmpfs mounted with huge=within_size (README, \"Huge pages\") "
+                "removes that\n", dir.c_str(), huge.empty() ? "never" : huge.c_str());
+  }
+}
+
 // The shared-memory file system: less room than cache.memory means a cache
 // that holds only what fits (a container's 64 MiB /dev/shm). A warning.
 void check_shm_room(const CacheConfig& cache) {
@@ -140,6 +199,7 @@ void check_shm_room(const CacheConfig& cache) {
     return;
   }
   const std::uint64_t room = static_cast<std::uint64_t>(sv.f_bavail) * sv.f_frsize;
+  check_shm_huge_pages(dir);
   if (room < cache.memory) {
     std::printf("  warning: %s has %s free but cache.memory is %s: a new cache holds at most what fits (enlarge "
                 "it, e.g. docker run --shm-size, or lower cache.memory)\n", dir.c_str(), format_size(room).c_str(),

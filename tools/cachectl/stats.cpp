@@ -6,7 +6,9 @@
 #include <CLI/CLI.hpp>
 #include <charconv>
 #include <chrono>
+#include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -80,6 +82,14 @@ nlohmann::json counters_json(const CacheCounters& c, bool of_mount) {
   return j;
 }
 
+// The adaptive limit as this configuration's processes apply it: the
+// node's stored limit (kFetchStartConcurrency until it first moved), at
+// most prefetch_concurrency.
+int fetch_concurrency(const Config& cfg, const CacheStats& s) {
+  const int stored = s.fetch_limit == 0 ? kFetchStartConcurrency : static_cast<int>(s.fetch_limit);
+  return std::min(stored, std::max(1, cfg.store.prefetch_concurrency));
+}
+
 std::string to_json(const Config& cfg, const CacheStats& s, const StagedTotal& staged) {
   nlohmann::json j = counters_json(s.total, false);
   j["ram_used_bytes"] = s.ram_used_bytes;
@@ -90,6 +100,9 @@ std::string to_json(const Config& cfg, const CacheStats& s, const StagedTotal& s
   j["working_set_bytes"] = s.working_set_bytes;
   j["capacity_bytes"] = s.ram_capacity_bytes + s.spill_capacity_bytes;
   j["gets_in_flight"] = s.gets_in_flight;
+  j["fetch_concurrency"] = fetch_concurrency(cfg, s);
+  j["fetch_concurrency_reason"] = s.fetch_limit_reason;
+  j["fetch_concurrency_changed"] = s.fetch_limit_changed;
   j["processes"] = s.processes;
   j["staged_bytes"] = staged.bytes;
   j["staged_files"] = staged.files;
@@ -128,6 +141,7 @@ std::string to_prometheus(const Config& cfg, const CacheStats& s, const StagedTo
                          std::pair{"spill_capacity_bytes", s.spill_capacity_bytes},
                          std::pair{"working_set_bytes", s.working_set_bytes},
                          std::pair{"gets_in_flight", std::uint64_t{s.gets_in_flight}},
+                         std::pair{"fetch_concurrency", std::uint64_t(fetch_concurrency(cfg, s))},
                          std::pair{"staged_bytes", staged.bytes}, std::pair{"staged_files", staged.files}}) {
     std::snprintf(line, sizeof line, "# TYPE objcache_%s gauge\nobjcache_%s{cache=\"%s\"} %llu\n", name, name,
                   cfg.cache.name.c_str(), static_cast<unsigned long long>(v));
@@ -191,6 +205,17 @@ std::string to_text(const Config& cfg, const CacheStats& s, const StagedTotal& s
   std::snprintf(line, sizeof line, "  metadata   %llu LIST and %llu HEAD requests (in the requests above)\n",
                 static_cast<unsigned long long>(s.total.list_requests),
                 static_cast<unsigned long long>(s.total.head_requests));
+  out += line;
+  std::string when;
+  if (s.fetch_limit_changed > 0) {
+    const long long ago = static_cast<long long>(std::time(nullptr)) - s.fetch_limit_changed;
+    when = ", " + std::to_string(std::max(0LL, ago)) + " s ago";
+  }
+  std::snprintf(line, sizeof line,
+                "  prefetch   at most %d GETs in flight now (prefetch_concurrency %d is the ceiling): %s%s; "
+                "%u in flight\n",
+                fetch_concurrency(cfg, s), cfg.store.prefetch_concurrency, s.fetch_limit_reason.c_str(),
+                when.c_str(), s.gets_in_flight);
   out += line;
   for (std::size_t m = 0; m < cfg.mounts.size() && m < s.mounts.size(); ++m) {
     std::string title = cfg.mounts[m].path + " <- " + cfg.mounts[m].source_text;

@@ -39,6 +39,10 @@ struct CacheConfig {
   std::string staging_dir;
 };
 
+// Where the node-wide limit of background GETs starts before it adapts
+// (between 4 and prefetch_concurrency): fill/gate.h.
+inline constexpr int kFetchStartConcurrency = 32;
+
 // Settings for talking to the store. [store] gives the defaults; a [[mount]]
 // may override any of the connection keys for itself.
 struct StoreConfig {
@@ -47,7 +51,7 @@ struct StoreConfig {
   std::string region;         // "" = AWS_REGION, else "us-east-1"
   Addressing addressing = Addressing::Path;
   std::string credentials = "env";  // "env" | "anonymous" | "profile:NAME" | "file:PATH"
-  int prefetch_concurrency = 32;    // GETs in flight per node for prefetch
+  int prefetch_concurrency = 256;   // ceiling of GETs in flight per node for prefetch (adapts below it)
   int upload_concurrency = 16;      // multipart parts in flight per upload
   int list_concurrency = 16;        // LISTs in flight per process listing large directories
   std::chrono::milliseconds connect_timeout{5000};  // TCP+TLS connect; default 5s

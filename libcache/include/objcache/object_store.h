@@ -5,6 +5,7 @@
 // method at any time.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -53,6 +54,11 @@ struct GetResult {
   std::uint64_t bytes = 0;        // bytes written to the buffer (less than asked at end of object)
   std::uint64_t object_size = 0;  // from Content-Range
   std::string etag;
+  // How the store answered, for the fetcher's adaptive limit: attempts
+  // refused as throttling (503 SlowDown, 429) before this answer, and how
+  // long the answering attempt took (0: not measured).
+  int throttled_attempts = 0;
+  std::chrono::microseconds last_attempt{0};
 };
 
 struct CompletedPart {

@@ -104,6 +104,12 @@ struct CacheStats {
   std::uint32_t processes = 0;       // processes attached now
   std::uint64_t working_set_bytes = 0;  // distinct data bytes read since the segment was made (estimate)
   std::uint32_t gets_in_flight = 0;     // GETs in flight node-wide now
+  // The node's adaptive limit of background GETs as stored (0: not moved
+  // yet, so kFetchStartConcurrency; each process also caps it at its own
+  // prefetch_concurrency), why and when (unix seconds) it last changed.
+  std::uint32_t fetch_limit = 0;
+  std::string fetch_limit_reason;
+  std::int64_t fetch_limit_changed = 0;
   std::string segment_path;
 };
 
