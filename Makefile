@@ -52,6 +52,8 @@ bench: deps
 	@echo "wrote bench/results/checkpoint.md and .json"
 	/usr/bin/python3 bench/bench_api.py --build $(BUILD) --runs 3 --out bench/results/api.md
 	@echo "wrote bench/results/api.md and .json"
+	/usr/bin/python3 bench/bench_startup.py --build $(BUILD) --runs 1000 --out bench/results/startup.md
+	@echo "wrote bench/results/startup.md and .json"
 	/usr/bin/python3 bench/report.py
 	@echo "wrote bench/REPORT.md"
 

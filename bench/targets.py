@@ -32,6 +32,8 @@ SHIM_FILES = 6000
 # default upload_concurrency (libcache's StoreConfig) for it and for boto3.
 CHECKPOINT_BYTES = 2 << 30
 UPLOAD_CONCURRENCY = 16
+# The start-up benchmark (issue 17): starts of each program per variant.
+STARTUP_RUNS = 1000
 
 _CKPT = {"checkpoint_bytes": CHECKPOINT_BYTES, "latency_ms": LATENCY_MS, "upload_concurrency": UPLOAD_CONCURRENCY}
 _CKPT_LOOP = dict(_CKPT, jpegs=JPEGS, num_workers=LOOP_WORKERS)
@@ -162,6 +164,17 @@ TARGETS = [
            "warm DataLoader epoch (2 workers): objcache.MapDataset seconds / a Dataset of mounted paths under "
            "the shim (epochs 2 and 3 of a process)", "<=", 1.1, "api",
            {"files": FILES, "size": SIZE, "num_workers": 2, "epochs": [2, 3]}, unit="x"),
+    # issue 17: process start-up under the shim, a configuration whose mounts are never touched
+    # (bench_startup.py)
+    Target("startup.true_ms", 17, "start-up", "extra wall time per start of /bin/true with the shim preloaded",
+           "<=", 0.3, "startup", {"runs": STARTUP_RUNS, "program": "/bin/true"}, unit=" ms"),
+    Target("startup.true_pct", 17, "start-up", "the same, as a percentage of a start without preload",
+           "<=", 3.0, "startup", {"runs": STARTUP_RUNS, "program": "/bin/true"}, unit=" %"),
+    Target("startup.python_ms", 17, "start-up",
+           "extra wall time per start of /usr/bin/python3 -c pass with the shim preloaded",
+           "<=", 0.3, "startup", {"runs": STARTUP_RUNS, "program": "/usr/bin/python3 -c pass"}, unit=" ms"),
+    Target("startup.python_pct", 17, "start-up", "the same, as a percentage of a start without preload",
+           "<=", 3.0, "startup", {"runs": STARTUP_RUNS, "program": "/usr/bin/python3 -c pass"}, unit=" %"),
 ]
 
 # Every result file report.py reads (results/<name>.json) and the program
@@ -175,6 +188,7 @@ BENCHES = {
     "peers": "bench/bench_peers.py",
     "checkpoint": "bench/bench_checkpoint.py",
     "api": "bench/bench_api.py",
+    "startup": "bench/bench_startup.py",
 }
 
 BY_ID = {t.id: t for t in TARGETS}

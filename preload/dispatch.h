@@ -23,19 +23,44 @@
 namespace objcache::preload::dispatch {
 
 // ---- state ------------------------------------------------------------------
-// True once a configuration with at least one mount is loaded. While false
-// (no config, or no mount) every path is passed through after one load.
+// All of it lives in the shim (libobjcache_preload.so); the engine reaches
+// it through the pointers engine_link.h's ShimState lends it, via the
+// accessors below, so there is one of each per process.
+#ifndef OBJCACHE_PRELOAD_ENGINE
+// True once a configuration with at least one mount is known (the prefix
+// scanner's, then the engine's full parse). While false (no config, or no
+// mount) every path is passed through after one load.
 extern std::atomic<bool> g_mounts_active;
 // Virtual fds (real kernel fd numbers the shim serves).
 extern FdTable g_fds;
 // Open shim-owned DIR streams; 0 = none.
 extern std::atomic<long> g_dirs_live;
+inline std::atomic<bool>& mounts_active() noexcept { return g_mounts_active; }
+inline FdTable& fds() noexcept { return g_fds; }
+inline std::atomic<long>& dirs_live() noexcept { return g_dirs_live; }
+#else
+struct ShimRefs {
+  FdTable* fds;
+  std::atomic<bool>* mounts_active;
+  std::atomic<long>* dirs_live;
+};
+extern ShimRefs g_shim;  // set by the engine's init, before anything else runs
+inline std::atomic<bool>& mounts_active() noexcept { return *g_shim.mounts_active; }
+inline FdTable& fds() noexcept { return *g_shim.fds; }
+inline std::atomic<long>& dirs_live() noexcept { return *g_shim.dirs_live; }
+#endif
 
-// The slow halves, reached only when something is ours somewhere.
+// The slow halves, reached only when something is ours somewhere. The
+// shim's path_is_ours_slow matches the mount prefixes and asks the engine
+// (loading it) only for a path that may be ours; the engine's is exact.
 bool path_is_ours_slow(const char* path) noexcept;
 bool dir_is_ours_slow(const DIR* dir) noexcept;
 bool stream_is_ours_slow(FILE* stream) noexcept;
 bool cwd_is_ours_slow() noexcept;
+// Whether the engine is loaded (always, in the engine); the second waits
+// for a load another thread has in flight.
+bool engine_loaded() noexcept;
+bool engine_loaded_after_settling() noexcept;
 
 // The registry of shim-owned DIR streams (dir_is_ours).
 bool register_dir(const DIR* dir) noexcept;
@@ -50,11 +75,11 @@ bool unregister_dir(const DIR* dir) noexcept;
 // falls under a mount. NULL (a caller's error, which libc reports as EFAULT)
 // is never ours.
 inline bool path_is_ours(const char* path) noexcept {
-  return g_mounts_active.load(std::memory_order_relaxed) && path != nullptr &&
+  return mounts_active().load(std::memory_order_relaxed) && path != nullptr &&
          path_is_ours_slow(path);
 }
 
-inline bool fd_is_ours(int fd) noexcept { return g_fds.find(fd) != nullptr; }
+inline bool fd_is_ours(int fd) noexcept { return fds().find(fd) != nullptr; }
 
 // A *at() call: an absolute path is judged alone; a relative one against
 // dirfd (AT_FDCWD: the current directory); an empty path with AT_EMPTY_PATH
@@ -67,32 +92,49 @@ inline bool at_is_ours(int dirfd, const char* path) noexcept {
 
 // Any fd in [first, last] (close_range, closefrom).
 inline bool fd_range_has_ours(unsigned first, unsigned last) noexcept {
-  return g_fds.any() && g_fds.any_in_range(first, last);
+  return fds().any() && fds().any_in_range(first, last);
 }
 
 inline bool dir_is_ours(const DIR* dir) noexcept {
-  return g_dirs_live.load(std::memory_order_relaxed) != 0 && dir_is_ours_slow(dir);
+  return dirs_live().load(std::memory_order_relaxed) != 0 && dir_is_ours_slow(dir);
 }
 
 inline bool stream_is_ours(FILE* stream) noexcept {
-  return g_fds.any() && stream_is_ours_slow(stream);
+  return fds().any() && stream_is_ours_slow(stream);
 }
 
 
 inline bool cwd_is_ours() noexcept {
-  return g_mounts_active.load(std::memory_order_relaxed) && cwd_is_ours_slow();
+  return mounts_active().load(std::memory_order_relaxed) && cwd_is_ours_slow();
 }
 
 // exec and posix_spawn: a child would inherit virtual fds, which must be
 // materialised first (DESIGN.md, "Virtual fds are real kernel fds").
 // And a virtual cwd is handed to the new image through its environment.
-inline bool exec_needs_work() noexcept { return g_fds.any() || cwd_is_ours(); }
+inline bool exec_needs_work() noexcept { return fds().any() || cwd_is_ours(); }
 
 // fork: the library has per-process state to hand over (its atfork handlers
-// do the rest).
+// do the rest), once the engine is loaded: before that there is none, and a
+// child loads its own engine when it needs one.
+// A load in flight on another thread is waited for first, so the child
+// never sees half of one.
 inline bool fork_needs_work() noexcept {
-  return g_mounts_active.load(std::memory_order_relaxed);
+  return mounts_active().load(std::memory_order_relaxed) && engine_loaded_after_settling();
 }
+
+// chdir: the engine keeps the current directory it resolves relative paths
+// against once it is loaded, or when the target may be ours; before that
+// the shim keeps it (pass_chdir).
+inline bool chdir_is_ours(const char* path) noexcept {
+  return mounts_active().load(std::memory_order_relaxed) && (engine_loaded() || path_is_ours(path));
+}
+inline bool fchdir_is_ours() noexcept {
+  return mounts_active().load(std::memory_order_relaxed) && engine_loaded();
+}
+// The real chdir/fchdir, then the shim's copy of the current directory is
+// refreshed (while mounts are configured and the engine is not loaded).
+int pass_chdir(const char* path) noexcept;
+int pass_fchdir(int fd) noexcept;
 
 // ---- serving what is ours -------------------------------------------------
 
@@ -108,30 +150,39 @@ struct Outcome<void> {
   int error;
 };
 
-// The operation's answer when the library does not serve it yet: fail
-// closed (never hand our path or fd to the kernel as if it were local).
+// The operation's failure value with errno err (an error-number function
+// returns err itself and leaves errno alone).
 template <Sym S>
-Outcome<Ret<S>> unserved() noexcept {
+Outcome<Ret<S>> failed(int err) noexcept {
   using R = Ret<S>;
   constexpr Fail kFail = SymInfo<S>::kFail;
   if constexpr (kFail == Fail::kVoid) {
-    return {ENOTSUP};
+    return {err};
   } else if constexpr (kFail == Fail::kErrorNumber) {
-    return {ENOTSUP, 0};
+    return {err, 0};
   } else if constexpr (kFail == Fail::kNull) {
-    return {nullptr, ENOTSUP};
+    return {nullptr, err};
   } else if constexpr (kFail == Fail::kMapFailed) {
-    return {MAP_FAILED, ENOTSUP};
+    return {MAP_FAILED, err};
   } else if constexpr (kFail == Fail::kZero) {
-    return {0, ENOTSUP};
+    return {0, err};
   } else {
-    return {static_cast<R>(-1), ENOTSUP};
+    return {static_cast<R>(-1), err};
   }
 }
 
+// The operation's answer when the library does not serve it: fail closed
+// (never hand our path or fd to the kernel as if it were local).
+template <Sym S>
+Outcome<Ret<S>> unserved() noexcept {
+  return failed<S>(ENOTSUP);
+}
+
 // Handler<S>::call(args...) serves symbol S for a path or fd that is ours.
-// THE place where the library plugs in: a later issue specialises Handler for
-// each symbol it serves; until then every one is unserved. The arguments are
+// THE place where the library plugs in: handlers.h specialises Handler for
+// every symbol, in the engine with the definitions (serve_*.cpp), in the shim
+// as forwarders to the engine's (engine_loader.h); a translation unit that
+// sees neither gets this unserved one (the unit tests). The arguments are
 // the entry point's own, except that every open spelling passes (dirfd,
 // path, flags, mode) (__open_2 forms: no mode), fcntl passes a FcntlArg and
 // ioctl its third argument as void*. Handlers report failure in

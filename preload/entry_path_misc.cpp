@@ -95,15 +95,16 @@ OBJCACHE_ENTRY ssize_t flistxattr(int fd, char* list, size_t size) noexcept {
   return dispatch::serve<Sym::flistxattr>(fd, list, size);
 }
 
-// chdir and fchdir come to the shim whenever mounts are configured: it keeps
-// the current directory it resolves relative paths against.
+// chdir and fchdir come to the engine whenever it is loaded (or the target
+// may be ours): it keeps the current directory it resolves relative paths
+// against; before that the shim keeps its own copy (pass_chdir).
 OBJCACHE_ENTRY int chdir(const char* path) noexcept {
-  if (in_shim() || !dispatch::fork_needs_work()) return real::fn<Sym::chdir>()(path);
+  if (in_shim() || !dispatch::chdir_is_ours(path)) return dispatch::pass_chdir(path);
   return dispatch::serve<Sym::chdir>(path);
 }
 
 OBJCACHE_ENTRY int fchdir(int fd) noexcept {
-  if (in_shim() || !dispatch::fork_needs_work()) return real::fn<Sym::fchdir>()(fd);
+  if (in_shim() || !dispatch::fchdir_is_ours()) return dispatch::pass_fchdir(fd);
   return dispatch::serve<Sym::fchdir>(fd);
 }
 

@@ -7,6 +7,7 @@
 
 namespace objcache::preload {
 
+#ifndef OBJCACHE_PRELOAD_ENGINE
 // Depth of shim-internal work on this thread (libfaketime's dont_fake, as a
 // depth so nested scopes compose).
 //
@@ -36,5 +37,28 @@ class [[nodiscard]] ReentryGuard {
   ReentryGuard(const ReentryGuard&) = delete;
   ReentryGuard& operator=(const ReentryGuard&) = delete;
 };
+
+// For the engine (engine_link.h): the address of this thread's depth.
+unsigned* shim_depth() noexcept;
+inline unsigned& depth_ref() noexcept { return t_shim_depth; }
+#else
+// In the engine, the guard is the shim's: an interposed call our code makes
+// reaches the shim's entry points, which read the shim's depth. The engine
+// asks the shim for the calling thread's counter (one call, no TLS of the
+// engine's own on this path).
+extern unsigned* (*g_shim_depth)() noexcept;  // set by the engine's init
+inline bool in_shim() noexcept { return *g_shim_depth() != 0; }
+inline unsigned& depth_ref() noexcept { return *g_shim_depth(); }
+class [[nodiscard]] ReentryGuard {
+ public:
+  ReentryGuard() noexcept : depth_(g_shim_depth()) { ++*depth_; }
+  ~ReentryGuard() { --*depth_; }
+  ReentryGuard(const ReentryGuard&) = delete;
+  ReentryGuard& operator=(const ReentryGuard&) = delete;
+
+ private:
+  unsigned* depth_;
+};
+#endif
 
 }  // namespace objcache::preload

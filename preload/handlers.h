@@ -18,14 +18,33 @@
 
 #include "dispatch.h"
 #include "varargs.h"
+#ifndef OBJCACHE_PRELOAD_ENGINE
+#include "engine_loader.h"
+#endif
 
 namespace objcache::preload::dispatch {
 
+// In the engine: the declaration of the handler serve_*.cpp defines. In the
+// shim: a forwarder to the engine's, through a pointer of exactly its type
+// (Fn), so the arguments convert as they would in a direct call.
+#ifdef OBJCACHE_PRELOAD_ENGINE
 #define OBJCACHE_HANDLER(sym, ...)                                       \
   template <>                                                            \
   struct Handler<Sym::sym> {                                             \
+    using Fn = Outcome<Ret<Sym::sym>> (*)(__VA_ARGS__) noexcept;         \
     static Outcome<Ret<Sym::sym>> call(__VA_ARGS__) noexcept;            \
   };
+#else
+#define OBJCACHE_HANDLER(sym, ...)                                       \
+  template <>                                                            \
+  struct Handler<Sym::sym> {                                             \
+    using Fn = Outcome<Ret<Sym::sym>> (*)(__VA_ARGS__) noexcept;         \
+    template <typename... A>                                             \
+    static Outcome<Ret<Sym::sym>> call(A... args) noexcept {             \
+      return forward<Sym::sym, Fn>(args...);                             \
+    }                                                                    \
+  };
+#endif
 
 using Selector = int (*)(const struct dirent*);
 using Compare = int (*)(const struct dirent**, const struct dirent**);

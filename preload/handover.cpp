@@ -32,7 +32,7 @@ std::string prepare_exec() noexcept {
   std::string out;
   try {
     std::vector<StagedFd> fds;
-    dispatch::g_fds.for_each_in_range(0, ~0u, [&](int fd, OpenFile* f) {
+    dispatch::fds().for_each_in_range(0, ~0u, [&](int fd, OpenFile* f) {
       if (f->staged) {
         FileRef ref = FileRef::acquire(fd);
         if (ref && ref->staged && survives_exec(fd)) fds.push_back({fd, std::move(ref)});

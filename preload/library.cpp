@@ -21,7 +21,7 @@ namespace objcache::preload::lib {
 
 namespace {
 
-// Written once by load() before g_mounts_active turns on, never freed (a
+// Written once by load() before mounts_active() is confirmed, never freed (a
 // thread may still be reading it while the process exits).
 Config* g_config = nullptr;
 MountTable* g_table = nullptr;
@@ -108,18 +108,18 @@ void log_loaded(const Config& cfg) {
 
 }  // namespace
 
-void load() noexcept {
+bool load() noexcept {
   ReentryGuard guard;
   ErrnoScope keep_errno;
   try {
     auto path = find_config_path();
-    if (!path) return;
+    if (!path) return false;
     auto cfg = load_config(*path);
     if (!cfg) {
       say(cfg.error().describe() + " (passing every path through)");
-      return;
+      return false;
     }
-    if (cfg->mounts.empty()) return;
+    if (cfg->mounts.empty()) return false;
     g_config = new Config(std::move(*cfg));
     configure_logging(g_config->log);
     log_loaded(*g_config);
@@ -134,9 +134,11 @@ void load() noexcept {
         g_virtual_cwd.store(new std::string(vc), std::memory_order_release);
       }
     }
-    dispatch::g_mounts_active.store(true, std::memory_order_release);
+    dispatch::mounts_active().store(true, std::memory_order_release);
+    return true;
   } catch (...) {
     say("cannot load the configuration (passing every path through)");
+    return false;
   }
 }
 
@@ -294,15 +296,3 @@ int placeholder_fd(bool directory, bool cloexec) noexcept {
 int empty_dir_fd() noexcept { return template_fd(true); }
 
 }  // namespace objcache::preload::lib
-
-// After real.cpp's constructor (same object, unprioritised constructors run
-// in link order; init() is idempotent anyway).
-__attribute__((constructor)) static void objcache_load_config() {
-  objcache::preload::real::init();
-  objcache::preload::lib::load();
-  // Files the previous image of this process was writing (a shell's
-  // `cmd > file`): only under a configuration with mounts.
-  if (objcache::preload::dispatch::g_mounts_active.load(std::memory_order_acquire)) {
-    objcache::preload::handover::resume();
-  }
-}

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The shim's view of the library: the configuration (read once, when the
-// shim is loaded), the mount table, the Vfs (attached on first use), and
+// The engine's view of the library: the configuration (read once, when the
+// engine is loaded), the mount table, the Vfs (attached on first use), and
 // where a path or a *at() pair points. Everything here runs under the
 // re-entry guard and never throws.
 #pragma once
@@ -12,10 +12,11 @@
 
 namespace objcache::preload::lib {
 
-// Reads the configuration (OBJCACHE_CONFIG, else the default paths). With a
-// usable one that has mounts, turns dispatch::g_mounts_active on. A bad one
-// is reported once on stderr (file, line, key) and everything passes through.
-void load() noexcept;
+// Reads the configuration (OBJCACHE_CONFIG, else the default paths), once,
+// from the engine's init. With a usable one that has mounts, turns
+// dispatch::mounts_active() on and returns true. A bad one is reported once
+// on stderr (file, line, key) and everything passes through (false).
+bool load() noexcept;
 
 // The mount table (empty until load() found mounts).
 const MountTable& mounts() noexcept;

@@ -17,7 +17,9 @@
 //     for the rest, and that answer is not stored, so the slot still gets
 //     the real function afterwards;
 //   - the whole table is resolved once, from the library constructor (a
-//     context that holds no lock of anyone else's); a call that comes
+//     context that holds no lock of anyone else's), most of it by reading
+//     the symbol tables of the objects after us (next_scope.h: no dlsym, no
+//     allocation), the rest with dlsym; a call that comes
 //     earlier, from inside someone else's initialisation, gets the raw
 //     system call too, or else resolves only its own symbol (resolve_slow);
 //   - the shim neither interposes malloc/calloc nor uses glibc-private
@@ -31,6 +33,7 @@
 
 #include "errno_scope.h"
 #include "guard.h"
+#include "next_scope.h"
 #include "varargs.h"
 
 namespace objcache::preload::real {
@@ -77,8 +80,13 @@ constinit std::atomic<int> g_init_state{kNotStarted};
 // allocates). Read with getenv, which sees nothing from a .preinit_array
 // hook (ASan's), before libc has set environ up: a symbol first resolved
 // there cannot be hidden.
+// init() reads the variable once for the whole table (a getenv per symbol
+// is a scan of the environment per symbol, at every process start).
+constinit const char* g_hidden = nullptr;
+constinit bool g_hidden_read = false;
+
 bool hidden_for_test(const char* name) noexcept {
-  const char* list = getenv("OBJCACHE_PRELOAD_TEST_UNRESOLVED");
+  const char* list = g_hidden_read ? g_hidden : getenv("OBJCACHE_PRELOAD_TEST_UNRESOLVED");
   if (list == nullptr) return false;
   const size_t n = strlen(name);
   for (const char* p = list;;) {
@@ -285,9 +293,24 @@ void init() noexcept {
   if (!g_init_state.compare_exchange_strong(expected, kRunning, std::memory_order_relaxed)) return;
   ErrnoScope keep_errno;
   ReentryGuard guard;
+  g_hidden = getenv("OBJCACHE_PRELOAD_TEST_UNRESOLVED");
+  g_hidden_read = true;
+  // The fast path (next_scope.h): the tables of the objects after us, read
+  // directly; dlsym for whatever it is not sure of.
+  static constinit NextScope scope;
+  const bool fast = scope.init(reinterpret_cast<const void*>(&init));
   for (unsigned i = 0; i < kSymCount; ++i) {
-    if (g_slots[i].load(std::memory_order_relaxed) == nullptr) resolve_one(static_cast<Sym>(i));
+    if (g_slots[i].load(std::memory_order_relaxed) != nullptr) continue;
+    if (fast && !hidden_for_test(kNames[i])) {
+      if (void* p = scope.find(kNames[i]); p != nullptr) {
+        // relaxed: see fn() in real.h.
+        g_slots[i].store(p, std::memory_order_relaxed);
+        continue;
+      }
+    }
+    resolve_one(static_cast<Sym>(i));
   }
+  g_hidden_read = false;
   g_init_state.store(kDone, std::memory_order_relaxed);
 }
 

@@ -204,8 +204,13 @@ namespace real {
 
 // One slot per symbol: null until resolved, then the real function or its
 // stub, never changed again. Zero-initialised static storage, so the table
-// is valid before any constructor runs.
+// is valid before any constructor runs. The engine uses the shim's table
+// (engine_link.h), through a pointer its init sets.
+#ifndef OBJCACHE_PRELOAD_ENGINE
 extern std::atomic<void*> g_slots[kSymCount];
+#else
+extern std::atomic<void*>* g_slots;
+#endif
 
 // The slow path of fn(), for a call that comes before init(): resolves `s`
 // alone (see real.cpp for the re-entry and threading rules).

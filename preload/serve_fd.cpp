@@ -263,7 +263,7 @@ void detach_range(unsigned first, unsigned last, std::vector<vfile::Detached>* l
   int fds[256];
   for (;;) {
     int n = 0;
-    dispatch::g_fds.for_each_in_range(first, last, [&](int fd, OpenFile*) {
+    dispatch::fds().for_each_in_range(first, last, [&](int fd, OpenFile*) {
       fds[n++] = fd;
       return n < 256;
     });
@@ -309,11 +309,12 @@ Outcome<int> exec_after_materialize(Fn&& call) noexcept {
     handed = handover::prepare_exec();
   }
   vfile::materialize_for_exec(/*spawn=*/false);
-  const unsigned depth = t_shim_depth;
-  t_shim_depth = 0;
+  unsigned& shim_depth = depth_ref();
+  const unsigned depth = shim_depth;
+  shim_depth = 0;
   int r = call(handed);
   int e = errno;
-  t_shim_depth = depth;
+  shim_depth = depth;
   return r < 0 ? fail<int>(e) : ok(r);
 }
 

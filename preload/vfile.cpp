@@ -107,7 +107,7 @@ int replace_fd(int ro, int fd) {
 
 FileRef FileRef::acquire(int fd) noexcept {
   for (int attempt = 0; attempt < 4; ++attempt) {
-    OpenFile* f = dispatch::g_fds.find(fd);
+    OpenFile* f = dispatch::fds().find(fd);
     if (f == nullptr) return {};
     // Take a reference only while the count is non-zero (an OpenFile at
     // zero is on its way to the pool).
@@ -120,7 +120,7 @@ FileRef FileRef::acquire(int fd) noexcept {
       }
     }
     if (!took) continue;
-    if (dispatch::g_fds.find(fd) == f) return FileRef(f);
+    if (dispatch::fds().find(fd) == f) return FileRef(f);
     vfile::release(f);  // recycled for another fd meanwhile
   }
   return {};
@@ -181,7 +181,7 @@ void release(OpenFile* f) noexcept {
 bool attach(int fd, OpenFile* f) noexcept {
   f->refs.fetch_add(1, std::memory_order_relaxed);
   if (f->staged) f->staged->fds.fetch_add(1, std::memory_order_acq_rel);
-  if (dispatch::g_fds.insert(fd, f)) return true;
+  if (dispatch::fds().insert(fd, f)) return true;
   if (f->staged) f->staged->fds.fetch_sub(1, std::memory_order_acq_rel);
   release(f);
   return false;
@@ -189,7 +189,7 @@ bool attach(int fd, OpenFile* f) noexcept {
 
 Detached detach(int fd) noexcept {
   Detached out;
-  OpenFile* f = dispatch::g_fds.remove(fd);
+  OpenFile* f = dispatch::fds().remove(fd);
   if (f == nullptr) return out;
   out.ours = true;
   if (f->staged && f->staged->fds.fetch_sub(1, std::memory_order_acq_rel) == 1) out.last = f->staged;
@@ -237,7 +237,7 @@ int materialize(OpenFile* f) noexcept {
   int ro = filled_memfd(f->node, f->offset);
   if (ro < 0) return -ro;
   int err = 0;
-  dispatch::g_fds.for_each_in_range(0, ~0u, [&](int fd, OpenFile* o) {
+  dispatch::fds().for_each_in_range(0, ~0u, [&](int fd, OpenFile* o) {
     if (o == f) {
       int e = replace_fd(ro, fd);
       if (e != 0 && e != EBADF) err = e;
@@ -257,7 +257,7 @@ void materialize_for_exec(bool spawn) noexcept {
   };
   std::vector<Item> items;
   try {
-    dispatch::g_fds.for_each_in_range(0, ~0u, [&](int fd, OpenFile* f) {
+    dispatch::fds().for_each_in_range(0, ~0u, [&](int fd, OpenFile* f) {
       items.push_back({fd, f});
       return true;
     });

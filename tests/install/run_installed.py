@@ -89,6 +89,11 @@ def main():
                     "share/objcache/python/objcache/_install.py", "share/objcache/examples/loader.cpp"):
             found = glob.glob(os.path.join(dest, "**", rel), recursive=True)
             s.check(f"{rel} is installed", len(found) == 1, found)
+        # The shim finds its engine beside itself (preload/engine_loader.cpp).
+        shims = glob.glob(os.path.join(dest, "**", "libobjcache_preload.so"), recursive=True)
+        s.check("libobjcache_preload.so is installed, its engine beside it",
+                len(shims) == 1 and os.path.exists(os.path.join(os.path.dirname(shims[0]),
+                                                                "libobjcache_preload_engine.so")), shims)
         pyinst = glob.glob(os.path.join(dest, "**", "share/objcache/python/objcache/_install.py"), recursive=True)
         pydir = os.path.dirname(os.path.dirname(pyinst[0])) if pyinst else ""
         if pyinst:

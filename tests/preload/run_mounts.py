@@ -495,10 +495,12 @@ LOG_PROGRAM = textwrap.dedent("""
                 return len(f.read())
         except OSError as e:
             return errno.errorcode[e.errno]
-    # The shim has opened the log (its first lines are the configuration).
-    # The program takes its descriptor over (a shell's `exec 3>out`) before
-    # any mount is used: the lines that follow (the cache attached, the
-    # retries) must go to the log file again, never into the program's.
+    # The engine opens the log when it loads, on the first call that
+    # touches a mount (this stat; its first lines are the configuration).
+    # The program then takes its descriptor over (a shell's `exec 3>out`)
+    # before any file is read: the lines that follow (the retries) must go
+    # to the log file again, never into the program's.
+    os.path.isdir(up)
     fds = [int(fd) for fd in os.listdir('/proc/self/fd')
            if os.path.realpath('/proc/self/fd/' + fd) == os.path.realpath(log_path)]
     print('log fds', len(fds))

@@ -14,9 +14,13 @@
 
 #include "dispatch.h"
 #include "guard.h"
+#include "next_scope.h"
 #include "real.h"
 
 using namespace objcache::preload;
+
+// An address inside the test executable (NextScope starts after its object).
+static void main_for_next_scope() {}
 
 namespace objcache::preload::dispatch {
 // A handler that clobbers errno internally and reports success, and one that
@@ -85,6 +89,22 @@ TEST_CASE("the real table resolves to libc, legacy compat symbols included") {
   CHECK(real::fn<Sym::stat>()("/", &st) == 0);
   CHECK(S_ISDIR(st.st_mode));
   CHECK(std::strcmp(real::name(Sym::__fxstatat64), "__fxstatat64") == 0);
+}
+
+TEST_CASE("the fast resolution (NextScope) finds exactly what dlsym(RTLD_NEXT) finds, or leaves it to dlsym") {
+  real::NextScope scope;
+  REQUIRE(scope.init(reinterpret_cast<const void*>(&main_for_next_scope)));
+  unsigned found = 0;
+  for (unsigned i = 0; i < kSymCount; ++i) {
+    const char* n = real::name(static_cast<Sym>(i));
+    void* fast = scope.find(n);
+    if (fast == nullptr) continue;
+    ++found;
+    CAPTURE(n);
+    CHECK(fast == dlsym(RTLD_NEXT, n));
+  }
+  CHECK(found >= kSymCount * 9 / 10);
+  CHECK(scope.find("objcache_no_such_symbol_anywhere") == nullptr);
 }
 
 namespace {
