@@ -167,8 +167,12 @@ bool above_a_mount(const char* norm, std::size_t len) noexcept {
 }
 
 // ---- the shim's current directory ----------------------------------------------
-// A seqlock: chdir is rare, readers copy the bytes (relaxed atomic loads, so
-// a racing writer is never a data race) and retry if the sequence moved.
+// A seqlock: chdir is rare, readers copy the bytes (atomic loads, so a
+// racing writer is never a data race) and retry if the sequence moved. No
+// fences (ThreadSanitizer does not model them): the writer's byte stores
+// are release, so a reader that sees a new byte also sees the odd sequence
+// before it; the reader's byte loads are acquire, so its re-check of the
+// sequence is not done before them.
 
 alignas(64) char g_cwd[PATH_MAX];
 std::atomic<std::size_t> g_cwd_len{0};  // 0: none (relative paths are then never ours)
@@ -183,12 +187,10 @@ std::size_t read_cwd(char* out) noexcept {
     // acquire: the bytes read below are at least as new as this sequence.
     const unsigned s0 = g_cwd_seq.load(std::memory_order_acquire);
     if ((s0 & 1) != 0) continue;  // a writer is in the middle
-    const std::size_t len = g_cwd_len.load(std::memory_order_relaxed);
+    const std::size_t len = g_cwd_len.load(std::memory_order_acquire);
     for (std::size_t i = 0; i < len && i < PATH_MAX; ++i) {
-      out[i] = std::atomic_ref<char>(g_cwd[i]).load(std::memory_order_relaxed);
+      out[i] = std::atomic_ref<char>(g_cwd[i]).load(std::memory_order_acquire);
     }
-    // acquire fence: the loads above happen before the re-check.
-    std::atomic_thread_fence(std::memory_order_acquire);
     if (g_cwd_seq.load(std::memory_order_relaxed) == s0) return len;
   }
 }
@@ -210,12 +212,11 @@ void store_kernel_cwd() noexcept {
   while ((s & 1) != 0 || !g_cwd_seq.compare_exchange_weak(s, s + 1, std::memory_order_acquire)) {
     s = g_cwd_seq.load(std::memory_order_relaxed);
   }
-  // release fence: readers that see the new bytes also see the odd sequence.
-  std::atomic_thread_fence(std::memory_order_release);
   char buf[PATH_MAX];
   const std::size_t len = kernel_cwd(buf);
-  for (std::size_t i = 0; i < len; ++i) std::atomic_ref<char>(g_cwd[i]).store(buf[i], std::memory_order_relaxed);
-  g_cwd_len.store(len, std::memory_order_relaxed);
+  // release: a reader that sees a new byte (or length) also sees the odd sequence.
+  for (std::size_t i = 0; i < len; ++i) std::atomic_ref<char>(g_cwd[i]).store(buf[i], std::memory_order_release);
+  g_cwd_len.store(len, std::memory_order_release);
   // release: publishes the bytes with the even sequence.
   g_cwd_seq.store(s + 2, std::memory_order_release);
 }
