@@ -54,6 +54,8 @@ bench: deps
 	@echo "wrote bench/results/api.md and .json"
 	/usr/bin/python3 bench/bench_startup.py --build $(BUILD) --runs 1000 --out bench/results/startup.md
 	@echo "wrote bench/results/startup.md and .json"
+	/usr/bin/python3 bench/bench_scale.py --build $(BUILD) --runs 5 --out bench/results/scale.md --plot bench/results/scale_growth.png
+	@echo "wrote bench/results/scale.md, .json and bench/results/scale_growth.png"
 	/usr/bin/python3 bench/report.py
 	@echo "wrote bench/REPORT.md"
 

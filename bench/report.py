@@ -160,6 +160,18 @@ def peers_section(out, results, doc, rel):
         out.append("")
 
 
+def scale_section(out, results, doc, rel):
+    """The growth plot of bench_scale.py (issue 15), when it wrote one."""
+    name = (((doc or {}).get("information") or {}).get("plot")) or "scale_growth.png"
+    p = os.path.join(results, name)
+    if not os.path.exists(p):
+        return
+    cap = "ImageFolder seconds and metadata bytes per object against objects, with straight lines to 1.28M"
+    out += ["## At scale", "", f"![{cap}]({rel(p)})", "",
+            f"*{cap}.* From results/scale.md (its tables and the extrapolation are there). Reproduce: `make bench`, "
+            "or the `bench_scale.py` command below.", ""]
+
+
 def information(docs):
     """Lines of information (no verdict) drawn from the result files."""
     notes = []
@@ -174,6 +186,21 @@ def information(docs):
                      + ", ".join(f"warm W={w} {r[w]:.1f}x" for w in ws) + "). An epoch there is a new process that "
                      "forks W readers and lists the folders, and is short on local disk, so start-up in each "
                      "process is inside the measurement; shim.md measures a warm read pass on its own.")
+    scale = ((docs.get("scale") or {}).get("information") or {})
+    cold = scale.get("cold") or {}
+    if isinstance(cold, dict) and cold:
+        try:
+            rows = sorted(cold.items(), key=lambda kv: int(kv[0]))
+            ex = (scale.get("extrapolation") or {}).get("cold") or {}
+            notes.append("Information, no target (issue 15, results/scale.md): a cold ImageFolder scan through the "
+                         f"{targets.LATENCY_MS} ms remote at the defaults, against the ideal pages x "
+                         f"{targets.LATENCY_MS} ms / list_concurrency {targets.DEFAULT_LIST_CONCURRENCY}: "
+                         + ", ".join(f"{int(n):,} objects {c['s']:.2f} s, {c['lists']:.0f} LISTs (ideal "
+                                     f"{c['ideal_s']:.2f} s)" for n, c in rows)
+                         + (f"; a straight line through them reads {ex['at_imagenet']:.1f} s at ImageNet's 1.28M"
+                            if "at_imagenet" in ex else "") + ".")
+        except (KeyError, TypeError, ValueError):
+            pass
     trees = {d.get("tree") for d in docs.values() if d and d.get("tree")}
     if len(trees) > 1:
         notes.append(f"The result files come from {len(trees)} different trees ({', '.join(sorted(trees))}; see "
@@ -258,6 +285,7 @@ def main():
     out.append("")
 
     peers_section(out, results, docs.get("peers"), rel)
+    scale_section(out, results, docs.get("scale"), rel)
 
     out.append("## Where the numbers come from")
     out.append("")

@@ -35,6 +35,14 @@ CHECKPOINT_BYTES = 2 << 30
 UPLOAD_CONCURRENCY = 16
 # The start-up benchmark (issue 17): starts of each program per variant.
 STARTUP_RUNS = 1000
+# The scale benchmark (issue 15): ImageNet-shaped trees of these many
+# objects in SCALE_CLASSES class folders (judged at the largest), a flat
+# prefix of SCALE_FLAT keys; objcache's default `list_concurrency`
+# (libcache's StoreConfig), the ideal cold listing's divisor.
+SCALE_OBJECTS = [50_000, 100_000, 200_000]
+SCALE_CLASSES = 1000
+SCALE_FLAT = 200_000
+DEFAULT_LIST_CONCURRENCY = 16
 
 _CKPT = {"checkpoint_bytes": CHECKPOINT_BYTES, "latency_ms": LATENCY_MS, "upload_concurrency": UPLOAD_CONCURRENCY}
 _CKPT_LOOP = dict(_CKPT, jpegs=JPEGS, num_workers=LOOP_WORKERS)
@@ -176,6 +184,19 @@ TARGETS = [
            "<=", 0.3, "startup", {"runs": STARTUP_RUNS, "program": "/usr/bin/python3 -c pass"}, unit=" ms"),
     Target("startup.python_pct", 17, "start-up", "the same, as a percentage of a start without preload",
            "<=", 3.0, "startup", {"runs": STARTUP_RUNS, "program": "/usr/bin/python3 -c pass"}, unit=" %"),
+    # issue 15: a million objects (bench_scale.py), at the defaults
+    Target("scale.imagefolder_warm", 15, "metadata",
+           "torchvision ImageFolder(train) construction in a second process (metadata warm in shared memory) / "
+           "the same on local disk, ImageNet-shaped tree (medians)", "<=", 1.2, "scale",
+           {"objects": SCALE_OBJECTS[-1], "classes": SCALE_CLASSES, "list_concurrency": "default"}, unit="x"),
+    Target("scale.flat_list", 15, "metadata",
+           "cold listing of a flat prefix through the 20 ms remote: one sequential boto3 list_objects_v2 "
+           "paginator seconds / os.listdir under the shim (medians)", ">=", 8, "scale",
+           {"keys": SCALE_FLAT, "latency_ms": LATENCY_MS, "list_concurrency": "default"}, unit="x"),
+    Target("scale.bytes_per_object", 15, "metadata",
+           "shared memory the metadata of an ImageFolder scan takes, per object (cachectl stats "
+           "metadata_cached_bytes, else the growth of ram_used_bytes with no file data cached)", "<=", 100,
+           "scale", {"objects": SCALE_OBJECTS[-1], "classes": SCALE_CLASSES}, unit=" B"),
 ]
 
 # Every result file report.py reads (results/<name>.json) and the program
@@ -190,6 +211,7 @@ BENCHES = {
     "checkpoint": "bench/bench_checkpoint.py",
     "api": "bench/bench_api.py",
     "startup": "bench/bench_startup.py",
+    "scale": "bench/bench_scale.py",
 }
 
 BY_ID = {t.id: t for t in TARGETS}
