@@ -333,6 +333,13 @@ def main():
             check(f"metadata-only ImageFolder, {n}", run(f"metadata-only ImageFolder, {n}",
                                                          [PY, "-c", IMAGEFOLDER, f"{mount}/train"], c.env))
             s1 = c.stats()
+            # Information: the warm scan again with no prefetch beside it
+            # (second and later processes on this cache).
+            res["warm_none"] = []
+            for i in range(args.runs):
+                rw = check(f"warm ImageFolder, prefetch none, {n}", run(
+                    f"warm ImageFolder, prefetch none, {n}", [PY, "-c", IMAGEFOLDER, f"{mount}/train"], c.env))
+                res["warm_none"].append(rw["s"])
             c.close()
             res["ram_bytes"].append(s1["ram_used_bytes"] - s0["ram_used_bytes"])
             res["ram_stats"] = {k: v for k, v in s1.items() if k != "mounts"}
@@ -550,6 +557,11 @@ def render(ctx):
                    f"{r['pages']:,} | {ideal:.2f} | {ideal / cold:.2f} | {' / '.join(map(str, r['heads']))} | "
                    f"{' / '.join(map(str, r['warm_lists']))} |")
     out.append("")
+    out.append("The same warm scan on a cache with `prefetch = \"none\"` (no GETs beside it; information, the "
+               "median of as many processes): " + "; ".join(
+                   f"{n:,}: {med(ctx['trees'][n]['warm_none']):.3f} s, "
+                   f"{med(ctx['trees'][n]['warm_none']) / med(ctx['trees'][n]['local']):.2f}x local"
+                   for n in sizes) + ".")
     out.append(f"Per run, local / warm seconds: " + "; ".join(
         f"{n:,}: " + ", ".join(f"{x:.3f}/{y:.3f}" for x, y in zip(ctx['trees'][n]['local'], ctx['trees'][n]['warm']))
         for n in sizes) + ".")
@@ -616,6 +628,12 @@ def render(ctx):
                f"{IMAGENET:,} (a linear extrapolation, as asked; ImageNet's classes hold ~1,281 files each, so its "
                f"trees need ~2 LIST pages per class where these need 1, and a cold scan there would cost more "
                f"LISTs than the line says):\n")
+    im_pages = 2 + a.classes * math.ceil(IMAGENET / a.classes / 1000)
+    cold_ratio = med([ctx["trees"][n]["pages"] * lat / lc / med(ctx["trees"][n]["cold"]) for n in sizes])
+    out.append(f"From the pages instead: ImageNet's train/ in {a.classes:,} classes of ~{IMAGENET // a.classes:,} "
+               f"files needs {im_pages:,} LIST pages, an ideal cold scan of {im_pages * lat / lc:.2f} s at "
+               f"list_concurrency {lc}; at the ideal / cold ratio measured here ({cold_ratio:.2f}, median over "
+               f"the trees) that is ~{im_pages * lat / lc / cold_ratio:.1f} s.\n")
     out.append("| figure | per 100,000 objects | at 1,281,167 objects |")
     out.append("|---|---|---|")
     for key, label in (("cold", "ImageFolder cold through the remote"),
@@ -644,7 +662,8 @@ def render(ctx):
             bpo[big], f"{bpo[big]:.1f} B ({per_object(ctx['trees'][big], big)[1]})",
             {"objects": big, "classes": a.classes}, others(lambda n: f"{bpo[n]:.1f} B")),
     }
-    info = {"cold": {str(n): {"s": med(ctx["trees"][n]["cold"]), "lists": med(ctx["trees"][n]["lists"]),
+    info = {"warm_prefetch_none": {str(n): med(ctx["trees"][n]["warm_none"]) for n in sizes},
+            "cold": {str(n): {"s": med(ctx["trees"][n]["cold"]), "lists": med(ctx["trees"][n]["lists"]),
                               "pages": ctx["trees"][n]["pages"],
                               "ideal_s": ctx["trees"][n]["pages"] * lat / lc} for n in sizes},
             "extrapolation": {k: {"per_100k": v["b"] * 100_000, "at_imagenet": v["at_imagenet"]}
