@@ -212,9 +212,10 @@ def compare(suite, name, local, shim, local_root, mount, sort=False):
     return ok
 
 
-def layout_case(suite, server, work):
-    """The fixture's files are what s3rver writes for a PUT, and s3rver
-    lists them back."""
+def layout_case(suite, server, work, bare_key):
+    """The fixture's files are what s3rver writes for a PUT; an object
+    written without its metadata file (bare_key) answers HEAD as one PUT
+    without headers does."""
     client = server.client()
     key, data = "probe/n00000001/n00000001_7.JPEG", b"JPEG?"
     client.put_object(Bucket=mf.BUCKET, Key=key, Body=data)
@@ -228,6 +229,14 @@ def layout_case(suite, server, work):
     shutil.rmtree(mine)
     suite.check("the fixture's files are byte for byte what s3rver writes for a PUT (object, .md5, metadata)",
                 all(ok for _, ok in same), same)
+    with open(os.path.join(server.dir, mf.BUCKET, bare_key + "._S3rver_object"), "rb") as f:
+        bare = f.read()
+    client.put_object(Bucket=mf.BUCKET, Key="probe/bare-twin", Body=bare)
+    keep = ("ContentType", "ContentLength", "ETag", "AcceptRanges", "Metadata")
+    h1 = {k: v for k, v in client.head_object(Bucket=mf.BUCKET, Key=bare_key).items() if k in keep}
+    h2 = {k: v for k, v in client.head_object(Bucket=mf.BUCKET, Key="probe/bare-twin").items() if k in keep}
+    suite.check("a flat object written without its metadata file answers HEAD as the same bytes PUT through s3rver",
+                h1 == h2 and h1.get("ETag") == '"' + hashlib.md5(bare).hexdigest() + '"', f"{h1}\n{h2}")
 
 
 def main():
@@ -261,7 +270,7 @@ def main():
         flat = sf.flat_items(args.flat)
         s3_dir = os.path.join(work, "s3")
         sf.write_s3rver(s3_dir, mf.BUCKET, "imagenet/", tree, mtime=MTIME)
-        sf.write_s3rver(s3_dir, mf.BUCKET, "flat/", flat, mtime=MTIME)
+        sf.write_s3rver(s3_dir, mf.BUCKET, "flat/", flat, mtime=MTIME, metadata=False)
         t1 = time.perf_counter()
         local_tree = os.path.join(work, "local", "imagenet")
         local_flat = os.path.join(work, "local", "flat")
@@ -273,110 +282,9 @@ def main():
               f"keys) and {len(flat):,} keys in one flat prefix: written in s3rver's layout in {t1 - t0:.1f} s "
               f"and on local disk in {t2 - t1:.1f} s ({t2 - t0:.1f} s in all)", flush=True)
         server = sf.start_server(work, [mf.BUCKET])
-        layout_case(suite, server, work)
-
-        # ---- the same programs on local disk and on the mount: one cache;
-        # the first program lists it cold, every later one reads what the
-        # first left in shared memory.
-        cfg, env, tool_env = runner.cache("a", server, [(tree_mount, f"s3://{mf.BUCKET}/imagenet/"),
-                                                        (flat_mount, f"s3://{mf.BUCKET}/flat/")])
-        base = runner.base_env
-        walk_l = runner.run(scan_argv("walk", local_tree), base)
-        walk_s = runner.run(scan_argv("walk", tree_mount), env)
-        compare(suite, "os.walk of the tree (cold: the first scan of a fresh cache)", walk_l, walk_s,
-                local_tree, tree_mount)
-        first = runner.stats(cfg, tool_env)
-        single_lists = first["list_requests"]
-        print(f"     info: the cold os.walk made {single_lists} LISTs and {first['head_requests']} HEADs "
-              f"({classes + 2} directories)", flush=True)
-        cases = [
-            ("os.scandir + stat (kind, mode, size, mtime) of every entry", scan_argv("scandir", local_tree),
-             scan_argv("scandir", tree_mount), False),
-            ("glob.glob('**', recursive=True) and glob('train/*/*.JPEG')", scan_argv("glob", local_tree),
-             scan_argv("glob", tree_mount), False),
-            ("find ROOT (sorted)", ["find", local_tree], ["find", tree_mount], True),
-            ("find ROOT | wc -l", ["sh", "-c", f"find {local_tree} | wc -l"],
-             ["sh", "-c", f"find {tree_mount} | wc -l"], False),
-            ("find ROOT -type f -printf '%y %m %s %T@ %P' (sorted)",
-             ["find", local_tree, "-type", "f", "-printf", "%y %m %s %T@ %P\n"],
-             ["find", tree_mount, "-type", "f", "-printf", "%y %m %s %T@ %P\n"], True),
-            ("cd ROOT && ls -R", ["sh", "-c", f"cd {local_tree} && ls -R"],
-             ["sh", "-c", f"cd {tree_mount} && ls -R"], False),
-            ("torchvision ImageFolder(train).classes, class_to_idx, samples",
-             scan_argv("imagefolder", os.path.join(local_tree, "train")),
-             scan_argv("imagefolder", os.path.join(tree_mount, "train")), False),
-        ]
-        for name, argv_l, argv_s, sort in cases:
-            compare(suite, name, runner.run(argv_l, base), runner.run(argv_s, env), local_tree, tree_mount, sort)
-        after = runner.stats(cfg, tool_env)
-        suite.check(f"the {len(cases)} programs after the first scan made 0 LISTs and 0 HEADs "
-                    f"(list_requests {single_lists} -> {after['list_requests']}, head_requests "
-                    f"{first['head_requests']} -> {after['head_requests']})",
-                    after["list_requests"] == single_lists and after["head_requests"] == first["head_requests"],
-                    json.dumps({k: after.get(k) for k in ("list_requests", "head_requests", "errors")}))
-
-        # ---- the flat prefix: listed as key ranges in parallel
-        before = after
-        ls_l = runner.run(scan_argv("listdir", local_flat), base)
-        ls_s = runner.run(scan_argv("listdir", flat_mount), env)
-        compare(suite, f"os.listdir of a flat prefix of {len(flat):,} keys (cold)", ls_l, ls_s,
-                local_flat, flat_mount)
-        mid = runner.stats(cfg, tool_env)
-        flat_lists = mid["list_requests"] - before["list_requests"]
-        pages = -(-len(flat) // 1000)
-        print(f"     info: the flat listing made {flat_lists} LISTs ({pages} pages of 1,000 keys at least; "
-              f"ram_used_bytes grew {mid['ram_used_bytes'] - before['ram_used_bytes']:,})", flush=True)
-        compare(suite, f"os.scandir + stat of the flat prefix ({len(flat):,} entries)",
-                runner.run(scan_argv("scandir", local_flat), base), runner.run(scan_argv("scandir", flat_mount), env),
-                local_flat, flat_mount)
-        end = runner.stats(cfg, tool_env)
-        suite.check(f"the flat listing took at least {pages} LISTs, then a second process listed it with none "
-                    f"({flat_lists} LISTs, then {end['list_requests'] - mid['list_requests']})",
-                    flat_lists >= pages and end["list_requests"] == mid["list_requests"]
-                    and end["head_requests"] == mid["head_requests"],
-                    json.dumps({k: end.get(k) for k in ("list_requests", "head_requests", "errors")}))
-
-        # ---- two processes scanning at once on a fresh cache: one LIST pass
-        cfg2, env2, tool_env2 = runner.cache("b", server, [(tree_mount, f"s3://{mf.BUCKET}/imagenet/")])
-        ready_r, ready_w = os.pipe()
-        go_r, go_w = os.pipe()
-        procs = []
-        for _ in range(2):
-            e = dict(env2, OBJCACHE_TEST_LATCH=f"{go_r},{ready_w}")
-            procs.append(subprocess.Popen(scan_argv("walk", tree_mount), env=e, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, pass_fds=(go_r, ready_w)))
-        os.close(go_r)
-        os.close(ready_w)
-        got = b""
-        while len(got) < 2:
-            b = os.read(ready_r, 2)
-            if not b:
-                break
-            got += b
-        os.close(ready_r)
-        t = time.perf_counter()
-        os.close(go_w)  # both scans start now
-        outs = [p.communicate(timeout=600) for p in procs]
-        t_both = time.perf_counter() - t
-        both = runner.stats(cfg2, tool_env2)
-        for i, (p, (o, e)) in enumerate(zip(procs, outs)):
-            compare(suite, f"os.walk, one of two processes scanning at once ({i + 1})", walk_l,
-                    (p.returncode, o.decode(errors="surrogateescape"), e.decode(errors="replace"), t_both),
-                    local_tree, tree_mount)
-        suite.check(f"two processes started together on a fresh cache made one LIST pass between them "
-                    f"(list_requests {both['list_requests']}, one scan alone {single_lists}; both ready: "
-                    f"{got == b'RR'})",
-                    got == b"RR" and both["list_requests"] == single_lists,
-                    json.dumps({k: both.get(k) for k in ("list_requests", "head_requests", "errors")}))
-        third = runner.run(scan_argv("walk", tree_mount), env2)
-        compare(suite, "os.walk in a third process, after them", walk_l, third, local_tree, tree_mount)
-        end2 = runner.stats(cfg2, tool_env2)
-        suite.check(f"the third process made 0 LISTs (list_requests {both['list_requests']} -> "
-                    f"{end2['list_requests']})", end2["list_requests"] == both["list_requests"],
-                    json.dumps({k: end2.get(k) for k in ("list_requests", "head_requests", "errors")}))
-
-        # ---- a metadata budget far below what the listings take
-        budget_case(suite, runner, server, base, tree, local_tree, tree_mount)
+        layout_case(suite, server, work, "flat/" + flat[0][0])
+        guarded(suite, "the cases", lambda: cases_at_scale(suite, runner, server, tree, flat, classes, local_tree,
+                                                           local_flat, tree_mount, flat_mount))
     finally:
         if server is not None:
             server.stop()
@@ -388,6 +296,125 @@ def main():
     print(f"test took {time.perf_counter() - started:.0f} s", flush=True)
     print(f"{suite.passed} passed, {suite.failed} failed")
     return 0 if suite.failed == 0 else 1
+
+
+def guarded(suite, what, fn):
+    """Runs fn; an exception (a tool that failed, a crash) is one failed
+    case with its traceback, and the summary line still comes."""
+    try:
+        fn()
+    except Exception:  # noqa: BLE001
+        import traceback
+        suite.check(f"{what} ran to the end", False, traceback.format_exc())
+
+
+def cases_at_scale(suite, runner, server, tree, flat, classes, local_tree, local_flat, tree_mount, flat_mount):
+    """Every case after the fixture: the programs on the tree and the flat
+    prefix against local disk, the LISTs counted, the metadata budget."""
+
+    # ---- the same programs on local disk and on the mount: one cache;
+    # the first program lists it cold, every later one reads what the
+    # first left in shared memory.
+    cfg, env, tool_env = runner.cache("a", server, [(tree_mount, f"s3://{mf.BUCKET}/imagenet/"),
+                                                    (flat_mount, f"s3://{mf.BUCKET}/flat/")])
+    base = runner.base_env
+    walk_l = runner.run(scan_argv("walk", local_tree), base)
+    walk_s = runner.run(scan_argv("walk", tree_mount), env)
+    compare(suite, "os.walk of the tree (cold: the first scan of a fresh cache)", walk_l, walk_s,
+            local_tree, tree_mount)
+    first = runner.stats(cfg, tool_env)
+    single_lists = first["list_requests"]
+    print(f"     info: the cold os.walk made {single_lists} LISTs and {first['head_requests']} HEADs "
+          f"({classes + 2} directories)", flush=True)
+    cases = [
+        ("os.scandir + stat (kind, mode, size, mtime) of every entry", scan_argv("scandir", local_tree),
+         scan_argv("scandir", tree_mount), False),
+        ("glob.glob('**', recursive=True) and glob('train/*/*.JPEG')", scan_argv("glob", local_tree),
+         scan_argv("glob", tree_mount), False),
+        ("find ROOT (sorted)", ["find", local_tree], ["find", tree_mount], True),
+        ("find ROOT | wc -l", ["sh", "-c", f"find {local_tree} | wc -l"],
+         ["sh", "-c", f"find {tree_mount} | wc -l"], False),
+        ("find ROOT -type f -printf '%y %m %s %T@ %P' (sorted)",
+         ["find", local_tree, "-type", "f", "-printf", "%y %m %s %T@ %P\n"],
+         ["find", tree_mount, "-type", "f", "-printf", "%y %m %s %T@ %P\n"], True),
+        ("cd ROOT && ls -R", ["sh", "-c", f"cd {local_tree} && ls -R"],
+         ["sh", "-c", f"cd {tree_mount} && ls -R"], False),
+        ("torchvision ImageFolder(train).classes, class_to_idx, samples",
+         scan_argv("imagefolder", os.path.join(local_tree, "train")),
+         scan_argv("imagefolder", os.path.join(tree_mount, "train")), False),
+    ]
+    for name, argv_l, argv_s, sort in cases:
+        compare(suite, name, runner.run(argv_l, base), runner.run(argv_s, env), local_tree, tree_mount, sort)
+    after = runner.stats(cfg, tool_env)
+    suite.check(f"the {len(cases)} programs after the first scan made 0 LISTs and 0 HEADs "
+                f"(list_requests {single_lists} -> {after['list_requests']}, head_requests "
+                f"{first['head_requests']} -> {after['head_requests']})",
+                after["list_requests"] == single_lists and after["head_requests"] == first["head_requests"],
+                json.dumps({k: after.get(k) for k in ("list_requests", "head_requests", "errors")}))
+
+    # ---- the flat prefix: listed as key ranges in parallel
+    before = after
+    ls_l = runner.run(scan_argv("listdir", local_flat), base)
+    ls_s = runner.run(scan_argv("listdir", flat_mount), env)
+    compare(suite, f"os.listdir of a flat prefix of {len(flat):,} keys (cold)", ls_l, ls_s,
+            local_flat, flat_mount)
+    mid = runner.stats(cfg, tool_env)
+    flat_lists = mid["list_requests"] - before["list_requests"]
+    pages = -(-len(flat) // 1000)
+    print(f"     info: the flat listing made {flat_lists} LISTs ({pages} pages of 1,000 keys at least; "
+          f"ram_used_bytes grew {mid['ram_used_bytes'] - before['ram_used_bytes']:,})", flush=True)
+    compare(suite, f"os.scandir + stat of the flat prefix ({len(flat):,} entries)",
+            runner.run(scan_argv("scandir", local_flat), base), runner.run(scan_argv("scandir", flat_mount), env),
+            local_flat, flat_mount)
+    end = runner.stats(cfg, tool_env)
+    suite.check(f"the flat listing took at least {pages} LISTs, then a second process listed it with none "
+                f"({flat_lists} LISTs, then {end['list_requests'] - mid['list_requests']})",
+                flat_lists >= pages and end["list_requests"] == mid["list_requests"]
+                and end["head_requests"] == mid["head_requests"],
+                json.dumps({k: end.get(k) for k in ("list_requests", "head_requests", "errors")}))
+
+    # ---- two processes scanning at once on a fresh cache: one LIST pass
+    cfg2, env2, tool_env2 = runner.cache("b", server, [(tree_mount, f"s3://{mf.BUCKET}/imagenet/")])
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    procs = []
+    for _ in range(2):
+        e = dict(env2, OBJCACHE_TEST_LATCH=f"{go_r},{ready_w}")
+        procs.append(subprocess.Popen(scan_argv("walk", tree_mount), env=e, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, pass_fds=(go_r, ready_w)))
+    os.close(go_r)
+    os.close(ready_w)
+    got = b""
+    while len(got) < 2:
+        b = os.read(ready_r, 2)
+        if not b:
+            break
+        got += b
+    os.close(ready_r)
+    t = time.perf_counter()
+    os.close(go_w)  # both scans start now
+    outs = [p.communicate(timeout=600) for p in procs]
+    t_both = time.perf_counter() - t
+    both = runner.stats(cfg2, tool_env2)
+    for i, (p, (o, e)) in enumerate(zip(procs, outs)):
+        compare(suite, f"os.walk, one of two processes scanning at once ({i + 1})", walk_l,
+                (p.returncode, o.decode(errors="surrogateescape"), e.decode(errors="replace"), t_both),
+                local_tree, tree_mount)
+    suite.check(f"two processes started together on a fresh cache made one LIST pass between them "
+                f"(list_requests {both['list_requests']}, one scan alone {single_lists}; both ready: "
+                f"{got == b'RR'})",
+                got == b"RR" and both["list_requests"] == single_lists,
+                json.dumps({k: both.get(k) for k in ("list_requests", "head_requests", "errors")}))
+    third = runner.run(scan_argv("walk", tree_mount), env2)
+    compare(suite, "os.walk in a third process, after them", walk_l, third, local_tree, tree_mount)
+    end2 = runner.stats(cfg2, tool_env2)
+    suite.check(f"the third process made 0 LISTs (list_requests {both['list_requests']} -> "
+                f"{end2['list_requests']})", end2["list_requests"] == both["list_requests"],
+                json.dumps({k: end2.get(k) for k in ("list_requests", "head_requests", "errors")}))
+
+    # ---- a metadata budget far below what the listings take
+    guarded(suite, "the metadata budget case",
+            lambda: budget_case(suite, runner, server, base, tree, local_tree, tree_mount))
 
 
 BUDGET = "64KiB"

@@ -78,11 +78,15 @@ def flat_items(objects, prefix="", seed=16):
     return items
 
 
-def write_s3rver(s3_dir, bucket, prefix, items, mtime=None):
+def write_s3rver(s3_dir, bucket, prefix, items, mtime=None, metadata=True):
     """Writes items as objects prefix + key of bucket in s3rver's layout
     under s3_dir (what S3Server(workdir).dir is; the bucket's directory is
     made if missing). mtime (epoch seconds) sets every object's
-    Last-Modified; None leaves the time of writing."""
+    Last-Modified; None leaves the time of writing. metadata=False leaves
+    out K._S3rver_metadata.json: s3rver reads a missing one as no stored
+    headers, and answers as for a PUT without any (Content-Type
+    binary/octet-stream); a third fewer files to create in a flat
+    directory, where ext4 slows down as it grows."""
     base = os.path.join(s3_dir, bucket)
     made = set()
     for key, data in items:
@@ -92,11 +96,10 @@ def write_s3rver(s3_dir, bucket, prefix, items, mtime=None):
             os.makedirs(d, exist_ok=True)
             made.add(d)
         obj = path + "._S3rver_object"
-        _write(obj, data)
+        _write(obj, data, mtime=mtime)
         _write(obj + ".md5", hashlib.md5(data).hexdigest().encode())
-        _write(path + "._S3rver_metadata.json", S3RVER_METADATA)
-        if mtime is not None:
-            os.utime(obj, (mtime, mtime))
+        if metadata:
+            _write(path + "._S3rver_metadata.json", S3RVER_METADATA)
 
 
 def write_local(root, items, file_mode=0o444, dir_mode=0o555, mtime=None):
@@ -110,9 +113,7 @@ def write_local(root, items, file_mode=0o444, dir_mode=0o555, mtime=None):
         if d not in made:
             os.makedirs(d, exist_ok=True)
             made.add(d)
-        _write(path, data, mode=file_mode)
-        if mtime is not None:
-            os.utime(path, (mtime, mtime))
+        _write(path, data, mode=file_mode, mtime=mtime)
     os.makedirs(root, exist_ok=True)
     dirs = set()
     for d in made:
@@ -134,14 +135,16 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
-def _write(path, data, mode=0o644):
+def _write(path, data, mode=0o644, mtime=None):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         os.write(fd, data)
+        if mode & _UMASK:
+            os.fchmod(fd, mode)  # what the umask took off
+        if mtime is not None:
+            os.utime(fd, (mtime, mtime))
     finally:
         os.close(fd)
-    if mode & _UMASK:
-        os.chmod(path, mode)  # what the umask took off
 
 
 def start_server(workdir, buckets, static_lists=()):
