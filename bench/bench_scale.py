@@ -48,7 +48,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -275,7 +274,7 @@ def main():
         ctx["remote"] = {"latency_ms": args.latency_ms, "nginx_workers": remote.workers, "one_get_ms": one_ms,
                          "if_match_checked": remote.if_match_checked}
         lists = {}
-        for label, q in ((f"1,000 keys of the flat prefix", "prefix=flat%2F&delimiter=%2F"),
+        for label, q in (("1,000 keys of the flat prefix", "prefix=flat%2F&delimiter=%2F"),
                          (f"train/ of the {sizes[-1]:,} tree ({args.classes:,} prefixes)",
                           f"prefix=in{sizes[-1]}%2Ftrain%2F&delimiter=%2F")):
             lists[label] = {"remote": list_page_ms(remote.endpoint, q), "raw": list_page_ms(remote.raw_endpoint, q),
@@ -562,12 +561,12 @@ def render(ctx):
                    f"{n:,}: {med(ctx['trees'][n]['warm_none']):.3f} s, "
                    f"{med(ctx['trees'][n]['warm_none']) / med(ctx['trees'][n]['local']):.2f}x local"
                    for n in sizes) + ".")
-    out.append(f"Per run, local / warm seconds: " + "; ".join(
+    out.append("Per run, local / warm seconds: " + "; ".join(
         f"{n:,}: " + ", ".join(f"{x:.3f}/{y:.3f}" for x, y in zip(ctx['trees'][n]['local'], ctx['trees'][n]['warm']))
         for n in sizes) + ".")
-    out.append(f"At the defaults (`prefetch = \"directory\"`) listing a folder also queues its files for "
-               f"background GETs, in the first process and again in the second (the first one's prefetch died "
-               f"with it): data GETs counted by the end of the second process, per run: "
+    out.append("At the defaults (`prefetch = \"directory\"`) listing a folder also queues its files for "
+               "background GETs, in the first process and again in the second (the first one's prefetch died "
+               "with it): data GETs counted by the end of the second process, per run: "
                + "; ".join(f"{n:,}: {' / '.join(map(str, ctx['trees'][n]['gets']))}" for n in sizes)
                + ". The second process's scan shares the 2 cores with its own GETs.\n")
 
